@@ -1,0 +1,16 @@
+"""pytest set-up shared by the unit tests and the nbval run of the chapters.
+
+The chapters run in the quick profile unless SHAP_BOOK_PROFILE says otherwise; the kernels nbval starts
+inherit this process's environment.
+"""
+
+import os
+
+os.environ.setdefault("SHAP_BOOK_PROFILE", "quick")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
+def pytest_report_header(config):
+    return (f"book profile: {os.environ['SHAP_BOOK_PROFILE']}; "
+            f"data: {os.environ.get('SHAP_BOOK_DATA') or 'canonical downloads (SHAP_BOOK_DATA unset)'}")

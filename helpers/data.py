@@ -1,0 +1,206 @@
+"""Loading the book's data: imagenet50, CIFAR-10 and the ImageNet class names.
+
+Each loader uses the canonical source (``shap.datasets``, ``keras.datasets``, Keras's class index) unless
+``SHAP_BOOK_DATA`` names an offline directory; then it reads the same arrays from there. The offline
+directory has this layout (``python -m helpers prepare-data`` creates it)::
+
+    imagenet50/imagenet50_labels.csv   imagenet50/sim_<wnid>_<label>.jpg  (50 photos)
+    cifar10-jpeg-10000-2000.npz        a class-balanced subset of CIFAR-10 (or the full set, same keys)
+    keras-home/models/imagenet_class_index.json
+    keras-home/models/vgg19_weights_tf_dim_ordering_tf_kernels.h5   (optional)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from helpers.config import DATA_VAR, data_dir
+from helpers.errors import DataError, InputError
+
+CIFAR10_CLASSES: tuple[str, ...] = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+
+CIFAR10_FILE = "cifar10-jpeg-10000-2000.npz"
+CIFAR10_SHA256 = "544dd6c339b435d6040fc901e9d184873e9590c12349c745d317d111d344673e"
+IMAGENET50_DIR = "imagenet50"
+IMAGENET50_LABELS = "imagenet50_labels.csv"
+CLASS_INDEX_FILE = "imagenet_class_index.json"
+CLASS_INDEX_MD5 = "c2c37ea517e94d9795004a39431a14cb"
+IMAGE_SIZE = 224
+
+
+def _missing(path: Path, what: str) -> DataError:
+    return DataError(
+        f"{what} is missing: {path} does not exist. It is looked for in the directory {DATA_VAR} names; "
+        f"fill it with `python -m helpers prepare-data DIR`, or unset {DATA_VAR} to download the data."
+    )
+
+
+def sha256(path: Path) -> str:
+    """Return the hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_imagenet50(folder: Path, size: int = IMAGE_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """Read imagenet50 from its source photos, as ``shap.datasets.imagenet50()`` returns it.
+
+    The photos are ordered by ``imagenet50_labels.csv`` (each label is the number that ends a file name),
+    converted to RGB and resized to ``size`` x ``size``; the result is float32 in 0..255, shape
+    ``(50, size, size, 3)``, and the labels as float64, shape ``(50,)``.
+    """
+    from PIL import Image
+
+    labels_file = folder / IMAGENET50_LABELS
+    if not labels_file.is_file():
+        raise _missing(labels_file, "The imagenet50 labels file")
+    labels = np.loadtxt(labels_file, ndmin=1)
+    photos = {p.stem.rsplit("_", 1)[-1]: p for p in folder.glob("*.jpg")}
+    images = []
+    for label in labels:
+        key = str(int(label))
+        if key not in photos:
+            raise _missing(folder / f"sim_*_{key}.jpg", f"The imagenet50 photo for label {key}")
+        try:
+            with Image.open(photos[key]) as photo:
+                rgb = photo.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+        except OSError as err:
+            raise DataError(f"{photos[key]} is not a readable JPEG ({err}). Replace it with a good copy.") from None
+        images.append(np.asarray(rgb, dtype=np.float32))
+    return np.stack(images), labels
+
+
+def load_imagenet50() -> tuple[np.ndarray, np.ndarray]:
+    """Return shap's imagenet50 images ``(50, 224, 224, 3)`` float32 in 0..255 and their labels.
+
+    Offline (``SHAP_BOOK_DATA`` set) they are read from ``imagenet50/`` there; otherwise
+    ``shap.datasets.imagenet50()`` downloads them.
+    """
+    folder = data_dir()
+    if folder is not None:
+        return read_imagenet50(folder / IMAGENET50_DIR)
+    import shap
+
+    try:
+        return shap.datasets.imagenet50()
+    except Exception as err:  # shap raises URLError, HTTPError or OSError depending on the failure
+        raise DataError(
+            f"Downloading imagenet50 with shap.datasets.imagenet50() failed ({err}). Check the network, "
+            f"or set {DATA_VAR} to an offline data directory."
+        ) from None
+
+
+def load_cifar10() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Return CIFAR-10 as ``keras.datasets.cifar10.load_data()`` does: ``(x_train, y_train), (x_test, y_test)``.
+
+    Images are uint8 ``(N, 32, 32, 3)``, labels uint8 ``(N, 1)``. Offline, the arrays come from
+    ``cifar10-jpeg-10000-2000.npz`` in ``SHAP_BOOK_DATA`` (a class-balanced subset: 10 000 training and
+    2 000 test images), checked against its SHA-256.
+    """
+    folder = data_dir()
+    if folder is None:
+        import keras
+
+        try:
+            return keras.datasets.cifar10.load_data()
+        except Exception as err:  # keras raises a bare Exception for a failed download
+            raise DataError(
+                f"Downloading CIFAR-10 with keras.datasets.cifar10.load_data() failed ({err}). "
+                f"Check the network, or set {DATA_VAR} to an offline data directory."
+            ) from None
+    path = folder / CIFAR10_FILE
+    if not path.is_file():
+        raise _missing(path, "The offline CIFAR-10 file")
+    if sha256(path) != CIFAR10_SHA256:
+        raise DataError(f"{path} is corrupt (its SHA-256 is not {CIFAR10_SHA256}). Copy it again.")
+    with np.load(path) as arrays:
+        return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+
+
+def imagenet_class_names() -> list[str]:
+    """Return the 1000 ImageNet class names in output order, from Keras's class index file.
+
+    The file is the one ``keras.applications.*.decode_predictions`` uses, fetched the same way (same URL,
+    same MD5 check); offline it is found in ``keras-home/models/`` of ``SHAP_BOOK_DATA``.
+    """
+    import keras
+    from keras.src.applications.imagenet_utils import CLASS_INDEX_PATH
+
+    folder = data_dir()
+    cache_dir = None
+    if folder is not None:
+        cache_dir = folder / "keras-home"
+        expected = cache_dir / "models" / CLASS_INDEX_FILE
+        if not expected.is_file():
+            raise _missing(expected, "The ImageNet class index")
+    try:
+        path = keras.utils.get_file(
+            CLASS_INDEX_FILE,
+            CLASS_INDEX_PATH,
+            cache_subdir="models",
+            file_hash=CLASS_INDEX_MD5,
+            cache_dir=None if cache_dir is None else str(cache_dir),
+        )
+    except Exception as err:  # a failed download or a file whose hash does not match
+        raise DataError(
+            f"Getting the ImageNet class index failed ({err}). Check the network, or set {DATA_VAR} "
+            "to an offline data directory."
+        ) from None
+    with open(path) as f:
+        index = json.load(f)
+    return [index[str(i)][1] for i in range(len(index))]
+
+
+def top_classes(probabilities: np.ndarray, names: Sequence[str], k: int = 5) -> list[tuple[int, str, float]]:
+    """Return the ``k`` most probable classes of one prediction as ``(index, name, probability)``."""
+    probabilities = np.asarray(probabilities)
+    if probabilities.ndim != 1 or probabilities.shape[0] != len(names):
+        raise InputError(
+            f"top_classes expects one prediction of shape ({len(names)},), got {probabilities.shape}; "
+            "pass a single row, e.g. probs[0]."
+        )
+    if not 1 <= k <= len(names):
+        raise InputError(f"k={k} is out of range; choose 1 <= k <= {len(names)}.")
+    order = np.argsort(-probabilities, kind="stable")[:k]
+    return [(int(i), names[i], float(probabilities[i])) for i in order]
+
+
+def one_per_class(labels: np.ndarray, n_classes: int = len(CIFAR10_CLASSES)) -> np.ndarray:
+    """Return the index of the first example of each class, in class order.
+
+    ``labels`` are integer class ids, shape ``(N,)`` or ``(N, 1)`` as Keras returns them.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1:
+        raise InputError(f"labels must have shape (N,) or (N, 1), got {labels.shape}.")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise InputError(f"labels must be integer class ids, got dtype {labels.dtype}.")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise InputError(f"labels must lie in 0..{n_classes - 1}, found {labels.min()}..{labels.max()}.")
+    picks = []
+    for c in range(n_classes):
+        (where,) = np.nonzero(labels == c)
+        if where.size == 0:
+            raise InputError(f"class {c} has no example among the {labels.size} labels; use a larger sample.")
+        picks.append(where[0])
+    return np.array(picks)

@@ -1,0 +1,35 @@
+"""Notices shown to the reader inside a chapter."""
+
+from __future__ import annotations
+
+import html
+
+
+class WarningBox:
+    """A warning that renders as a red admonition in the book and in Jupyter (``display(WarningBox(...))``)."""
+
+    def __init__(self, title: str, text: str) -> None:
+        self.title = title
+        self.text = text
+
+    def _repr_html_(self) -> str:
+        return (
+            '<div class="admonition warning" style="border-left: 6px solid #d9534f; padding: 0.4em 1em; '
+            'background: #fdf0ef;">'
+            f'<p class="admonition-title" style="font-weight: bold;">{html.escape(self.title)}</p>'
+            f"<p>{html.escape(self.text)}</p></div>"
+        )
+
+    def __repr__(self) -> str:
+        return f"WARNING: {self.title}\n{self.text}"
+
+
+def standin_weights_warning(model_name: str) -> WarningBox:
+    """The notice a chapter shows when ``model_name`` runs with random stand-in weights."""
+    return WarningBox(
+        f"{model_name} runs with RANDOM weights in this build",
+        f"Its pretrained weights could not be loaded here, and this run allowed random stand-ins (quick profile "
+        f"or SHAP_BOOK_ALLOW_STANDIN_WEIGHTS=1). Every prediction and every map below comes from an untrained "
+        f"network and means nothing about the photo; the code, the shapes and the checks are still real. Run "
+        f"with the real weights to see what {model_name} sees.",
+    )

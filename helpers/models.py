@@ -1,0 +1,109 @@
+"""Models: VGG19 with its ImageNet weights (or loud stand-ins), and splitting a model at a layer."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from helpers.config import DATA_VAR, STANDIN_VAR, data_dir, standin_weights_allowed
+from helpers.errors import InputError, WeightsError
+
+VGG19_WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels.h5"
+VGG19_WEIGHTS_MD5 = "cbe5617147190e668d6c5d5026f83318"
+
+
+@dataclass
+class LoadedModel:
+    """A model and whether its weights are the real pretrained ones."""
+
+    model: object
+    real_weights: bool
+    source: str
+
+
+def _keras_weights_path() -> Path:
+    from keras.src.backend.config import keras_home
+
+    return Path(keras_home()) / "models" / VGG19_WEIGHTS_FILE
+
+
+def vgg19_weights_file() -> Path | None:
+    """Return where VGG19's ImageNet weights are on this machine, or ``None``.
+
+    Looked for in ``keras-home/models/`` of the offline data directory, then in Keras's own cache.
+    """
+    folder = data_dir()
+    candidates = [folder / "keras-home" / "models" / VGG19_WEIGHTS_FILE] if folder else []
+    candidates.append(_keras_weights_path())
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def load_vgg19(allow_standin: bool | None = None) -> LoadedModel:
+    """Return VGG19 with its ImageNet weights.
+
+    Offline (``SHAP_BOOK_DATA`` set) the weights must already be on disk (see :func:`vgg19_weights_file`);
+    online, Keras downloads them. Where they cannot be had, a :class:`WeightsError` says what is missing and
+    how to supply it, unless stand-in weights are allowed (``allow_standin``, by default
+    :func:`helpers.config.standin_weights_allowed`): then the model has random weights and
+    ``real_weights`` is False, which the caller must tell the reader.
+    """
+    import keras
+
+    if allow_standin is None:
+        allow_standin = standin_weights_allowed()
+    found = vgg19_weights_file()
+    if found is not None:
+        digest = hashlib.md5(usedforsecurity=False)
+        with open(found, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != VGG19_WEIGHTS_MD5:
+            raise WeightsError(f"{found} is corrupt: its MD5 is not {VGG19_WEIGHTS_MD5}, the MD5 Keras expects "
+                               "of VGG19's weights. Delete it and supply a good copy.")
+        return LoadedModel(keras.applications.VGG19(weights=str(found)), True, str(found))
+    problem = f"VGG19's ImageNet weights ({VGG19_WEIGHTS_FILE}, about 550 MB) are not on this machine"
+    if data_dir() is None:
+        try:
+            return LoadedModel(keras.applications.VGG19(weights="imagenet"), True, str(_keras_weights_path()))
+        except Exception as err:  # keras raises a bare Exception for a failed download
+            problem = f"Downloading VGG19's ImageNet weights failed ({err})"
+    if allow_standin:
+        return LoadedModel(keras.applications.VGG19(weights=None), False, "random initialisation (stand-in)")
+    raise WeightsError(
+        f"{problem}. Keras looks for them in {_keras_weights_path()}"
+        + (f" and in {data_dir() / 'keras-home' / 'models'}" if data_dir() else "")
+        + ". Supply them by running keras.applications.VGG19(weights='imagenet') once with a network, or by "
+        f"copying the file into one of those folders. To run with random stand-in weights instead (the "
+        f"explanations then mean nothing), set {STANDIN_VAR}=1 or SHAP_BOOK_PROFILE=quick."
+    )
+
+
+def split_at_layer(model, layer_index: int):
+    """Split a chain model at ``layer_index`` into ``(features, head)``.
+
+    ``features`` maps the model's input to the input of layer ``layer_index``; ``head`` maps that tensor
+    through layers ``layer_index`` to the end. ``head(features(x))`` equals ``model(x)``. The head takes a
+    one-element list input, which is how shap passes data to it. Layer 0 is the input layer, so valid
+    indexes are ``1 .. len(model.layers) - 1``.
+    """
+    import keras
+
+    n = len(model.layers)
+    if not isinstance(layer_index, int) or not 1 <= layer_index < n:
+        raise InputError(
+            f"layer_index={layer_index!r} is out of range for {model.name}, which has {n} layers: choose an "
+            f"integer from 1 ({model.layers[1].name}) to {n - 1} ({model.layers[-1].name})."
+        )
+    for before, layer in zip(model.layers, model.layers[1:]):
+        if layer.input is not before.output:
+            raise InputError(f"{model.name} is not a plain chain of layers ({layer.name} does not simply take "
+                             f"the output of {before.name}), so it cannot be split at one layer.")
+    layer = model.layers[layer_index]
+    features = keras.Model(model.inputs[0], layer.input, name=f"{model.name}_to_{layer.name}")
+    inp = keras.Input(shape=layer.input.shape[1:], name=f"{layer.name}_input")
+    x = inp
+    for later in model.layers[layer_index:]:
+        x = later(x)
+    head = keras.Model([inp], x, name=f"{model.name}_from_{layer.name}")
+    return features, head

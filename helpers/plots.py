@@ -1,0 +1,115 @@
+"""Figures: attribution maps over photos."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from helpers.errors import InputError
+
+
+def to_pixel_maps(values: np.ndarray, image_size: int) -> list[np.ndarray]:
+    """Turn layer attributions into per-pixel maps that ``shap.image_plot`` can draw over a photo.
+
+    ``values`` has shape ``(N, h, w, C, K)`` (shap's layout: K explained classes last). The channels are
+    summed and each map is enlarged to ``image_size`` by repeating its cells (an intermediate layer's map
+    is coarse, and the figure should show that), divided by the number of repeats so that the map's total
+    attribution is unchanged. Returns a list of K arrays ``(N, image_size, image_size, 1)``, one per class,
+    which is the layout ``shap.image_plot`` expects.
+    """
+    values = np.asarray(values)
+    if values.ndim != 5:
+        raise InputError(f"values must have shape (N, h, w, channels, classes), got {values.shape}.")
+    n, h, w, _, k = values.shape
+    if h != w or image_size % h:
+        raise InputError(f"a {h}x{w} map cannot be enlarged to {image_size}x{image_size} by whole repeats; "
+                         "use a square map whose side divides the image size.")
+    factor = image_size // h
+    summed = values.sum(axis=3)  # (N, h, w, K)
+    big = summed.repeat(factor, axis=1).repeat(factor, axis=2) / factor**2
+    return [big[..., c : c + 1] for c in range(k)]
+
+
+def image_plot(
+    maps: Sequence[np.ndarray], images: np.ndarray, labels: np.ndarray | Sequence[Sequence[str]], width: float = 20
+):
+    """Draw attribution maps over their images with ``shap.image_plot`` and return the figure.
+
+    ``maps`` is a list with one ``(N, H, W, C)`` array per class; ``images`` are ``(N, H, W, 3)`` in 0..1;
+    ``labels`` is ``(N, K)`` text. Red pixels raise the class's output, blue pixels lower it.
+    """
+    import matplotlib.pyplot as plt
+    import shap
+
+    if not isinstance(maps, (list, tuple)):
+        raise InputError("maps must be a list with one (N, H, W, C) array per class, as to_pixel_maps returns; "
+                         "a single stacked array would mix the classes in the figure.")
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[:3] != maps[0].shape[:3]:
+        raise InputError(f"images {images.shape} do not match the maps {maps[0].shape}: each map needs its image.")
+    if images.min() < 0 or images.max() > 1:
+        raise InputError("images must be scaled to 0..1 for drawing (divide 0..255 photos by 255).")
+    labels = np.asarray(labels)
+    if labels.shape != (images.shape[0], len(maps)):
+        raise InputError(f"labels must have shape {(images.shape[0], len(maps))} (image, class), got {labels.shape}.")
+    shap.image_plot(list(maps), images, labels, width=width, show=False)
+    return plt.gcf()
+
+
+def per_class(values: np.ndarray) -> list[np.ndarray]:
+    """Split shap's ``(N, H, W, C, K)`` array (classes last) into the list of K ``(N, H, W, C)`` arrays that
+    ``shap.image_plot`` expects. Passing the stacked array instead draws without error but mixes classes."""
+    values = np.asarray(values)
+    if values.ndim != 5:
+        raise InputError(f"values must have shape (N, H, W, channels, classes), got {values.shape}.")
+    return [values[..., k] for k in range(values.shape[-1])]
+
+
+def learning_curves(history: dict[str, list[float]]):
+    """Plot training and validation accuracy and loss per epoch from ``model.fit(...).history``."""
+    import matplotlib.pyplot as plt
+
+    needed = ("accuracy", "val_accuracy", "loss", "val_loss")
+    missing = [key for key in needed if key not in history]
+    if missing:
+        raise InputError(f"history lacks {missing}: compile with metrics=['accuracy'] and fit with validation "
+                         "data, then pass fit(...).history.")
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, key, label in ((axes[0], "accuracy", "accuracy"), (axes[1], "loss", "loss")):
+        ax.plot(epochs, history[key], "o-", label="training")
+        ax.plot(epochs, history[f"val_{key}"], "s--", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def actual_vs_predicted(images: np.ndarray, actual: np.ndarray, predicted: np.ndarray,
+                        names: Sequence[str], columns: int = 5):
+    """Draw images in a grid, each titled with its actual and predicted class (wrong ones in red).
+
+    ``images`` are ``(N, H, W, 3)`` in 0..1; ``actual`` and ``predicted`` are class ids of length N.
+    """
+    import matplotlib.pyplot as plt
+
+    images = np.asarray(images)
+    actual, predicted = np.asarray(actual).ravel(), np.asarray(predicted).ravel()
+    if images.ndim != 4 or not len(images) == len(actual) == len(predicted):
+        raise InputError(f"need N images (N, H, W, 3) with N actual and N predicted labels; got {images.shape}, "
+                         f"{actual.shape} and {predicted.shape}.")
+    if max(actual.max(), predicted.max()) >= len(names) or min(actual.min(), predicted.min()) < 0:
+        raise InputError(f"labels must be class ids in 0..{len(names) - 1}.")
+    rows = -(-len(images) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.5 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for ax, image, a, p in zip(axes.ravel(), images, actual, predicted):
+        ax.imshow(image, interpolation="nearest")
+        ax.set_title(f"actual: {names[a]}\npredicted: {names[p]}", fontsize=9,
+                     color="black" if a == p else "tab:red")
+    fig.tight_layout()
+    return fig

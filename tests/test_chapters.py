@@ -1,0 +1,63 @@
+"""The chapters listed in _toc.yml: each is a MyST notebook (the source) paired with a committed .ipynb.
+
+nbval executes the .ipynb files (pytest collects chapters/); these tests make sure that what it executes is
+what the book builds: the pair must hold the same cells. Regenerate a stale .ipynb with
+`jupytext --to ipynb chapters/NAME.md` (never `--sync`, which trusts whichever file is newer).
+"""
+
+from pathlib import Path
+
+import jupytext
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    stack = list(toc.get("chapters", [])) + [c for p in toc.get("parts", []) for c in p.get("chapters", [])]
+    while stack:
+        entry = stack.pop(0)
+        files.append(entry["file"])
+        stack.extend(entry.get("sections", []))
+    return files
+
+
+def notebook_chapters() -> list[Path]:
+    chapters = []
+    for name in toc_files():
+        path = ROOT / f"{name}.md"
+        if path.is_file() and "kernelspec" in jupytext.read(path).metadata:
+            chapters.append(path)
+    return chapters
+
+
+def cells(path: Path) -> list[tuple]:
+    notebook = jupytext.read(path)
+    return [(c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", [])), c.metadata.get("mystnb"))
+            for c in notebook.cells]
+
+
+def test_toc_lists_every_chapter():
+    listed = {ROOT / f"{name}.md" for name in toc_files()}
+    on_disk = set((ROOT / "chapters").glob("*.md"))
+    assert on_disk <= listed, f"chapters missing from _toc.yml: {sorted(p.name for p in on_disk - listed)}"
+    assert notebook_chapters(), "no notebook chapter found in _toc.yml"
+
+
+@pytest.mark.parametrize("source", notebook_chapters(), ids=lambda p: p.name)
+def test_paired_notebook_matches_source(source: Path):
+    paired = source.with_suffix(".ipynb")
+    assert paired.is_file(), f"{paired.name} is missing: run `jupytext --to ipynb {source.relative_to(ROOT)}`"
+    assert cells(paired) == cells(source), (
+        f"{paired.name} differs from {source.name}: run `jupytext --to ipynb {source.relative_to(ROOT)}`")
+    assert jupytext.read(source).metadata["jupytext"]["formats"] == "ipynb,md:myst"
+
+
+@pytest.mark.parametrize("source", notebook_chapters(), ids=lambda p: p.name)
+def test_paired_notebook_has_no_outputs(source: Path):
+    notebook = jupytext.read(source.with_suffix(".ipynb"))
+    stored = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and c.get("outputs")]
+    assert not stored, f"{source.with_suffix('.ipynb').name} stores outputs in cells {stored}; regenerate it"

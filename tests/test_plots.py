@@ -1,0 +1,83 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+
+from helpers import plots
+from helpers.display import WarningBox
+from helpers.errors import InputError
+
+
+def test_to_pixel_maps_keeps_classes_apart_and_totals():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(2, 4, 4, 3, 5))
+    maps = plots.to_pixel_maps(values, image_size=16)
+    assert isinstance(maps, list) and len(maps) == 5
+    assert maps[0].shape == (2, 16, 16, 1)
+    for c in range(5):
+        np.testing.assert_allclose(maps[c].sum(axis=(1, 2, 3)), values[..., c].sum(axis=(1, 2, 3)))
+    # the top-left 4x4 block of pixels carries cell (0, 0) summed over channels
+    np.testing.assert_allclose(maps[1][0, :4, :4, 0], values[0, 0, 0, :, 1].sum() / 16)
+
+
+@pytest.mark.parametrize(("shape", "size", "message"), [
+    ((2, 4, 4, 5), 16, "must have shape"), ((1, 4, 4, 2, 1), 18, "whole repeats"), ((1, 4, 3, 2, 1), 12, "whole")])
+def test_to_pixel_maps_rejects_bad_shapes(shape, size, message):
+    with pytest.raises(InputError, match=message):
+        plots.to_pixel_maps(np.zeros(shape), image_size=size)
+
+
+def test_image_plot_draws_one_column_per_class():
+    maps = [np.random.default_rng(c).normal(size=(1, 8, 8, 1)) for c in range(2)]
+    fig = plots.image_plot(maps, np.full((1, 8, 8, 3), 0.5), [["cat", "dog"]])
+    assert [ax.get_title() for ax in fig.axes[1:3]] == ["cat", "dog"]
+
+
+def test_image_plot_rejects_mixed_classes_and_unscaled_images():
+    maps = [np.zeros((1, 8, 8, 1))]
+    with pytest.raises(InputError, match="one .* array per class"):
+        plots.image_plot(np.zeros((1, 8, 8, 1, 2)), np.zeros((1, 8, 8, 3)), [["a", "b"]])
+    with pytest.raises(InputError, match="scaled to 0..1"):
+        plots.image_plot(maps, np.full((1, 8, 8, 3), 255.0), [["a"]])
+    with pytest.raises(InputError, match="labels must have shape"):
+        plots.image_plot(maps, np.zeros((1, 8, 8, 3)), [["a", "b"]])
+
+
+def test_warning_box_renders_escaped_html():
+    box = WarningBox("Random <weights>", "means nothing")
+    assert "Random &lt;weights&gt;" in box._repr_html_() and "admonition warning" in box._repr_html_()
+
+
+def test_per_class_splits_the_last_axis():
+    values = np.arange(2 * 2 * 2 * 3 * 4, dtype=float).reshape(2, 2, 2, 3, 4)
+    parts = plots.per_class(values)
+    assert len(parts) == 4 and parts[1].shape == (2, 2, 2, 3)
+    np.testing.assert_array_equal(parts[3], values[..., 3])
+    with pytest.raises(InputError, match="must have shape"):
+        plots.per_class(values[0])
+
+
+def test_learning_curves_needs_validation_history():
+    history = {"accuracy": [0.3, 0.5], "val_accuracy": [0.3, 0.4], "loss": [2.0, 1.5], "val_loss": [2.1, 1.8]}
+    fig = plots.learning_curves(history)
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2
+    del history["val_loss"]
+    with pytest.raises(InputError, match="lacks \\['val_loss'\\]"):
+        plots.learning_curves(history)
+
+
+def test_actual_vs_predicted_marks_mistakes():
+    images = np.zeros((3, 4, 4, 3))
+    fig = plots.actual_vs_predicted(images, np.array([0, 1, 2]), np.array([0, 2, 2]), ["a", "b", "c"], columns=2)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["actual: a\npredicted: a", "actual: b\npredicted: c", "actual: c\npredicted: c"]
+    assert fig.axes[1].title.get_color() == "tab:red"
+
+
+@pytest.mark.parametrize(("actual", "predicted", "message"), [
+    (np.array([0, 1]), np.array([0, 1, 2]), "need N images"), (np.array([0, 1, 5]), np.array([0, 1, 2]), "0..2")])
+def test_actual_vs_predicted_rejects_bad_labels(actual, predicted, message):
+    with pytest.raises(InputError, match=message):
+        plots.actual_vs_predicted(np.zeros((3, 4, 4, 3)), actual, predicted, ["a", "b", "c"])
