@@ -8,6 +8,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
+# Chapters run with chapters/ as their working directory: pass the data directory on as an absolute path.
+ifdef SHAP_BOOK_DATA
+export SHAP_BOOK_DATA := $(abspath $(SHAP_BOOK_DATA))
+endif
+
 .PHONY: book test env clean
 
 env: $(STAMP)

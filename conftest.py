@@ -5,8 +5,12 @@ inherit this process's environment.
 """
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("SHAP_BOOK_PROFILE", "quick")
+# nbval's kernels start in chapters/: a relative data directory must be made absolute here.
+if os.environ.get("SHAP_BOOK_DATA"):
+    os.environ["SHAP_BOOK_DATA"] = str(Path(os.environ["SHAP_BOOK_DATA"]).resolve())
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
