@@ -1,8 +1,9 @@
 """The toolbox of *Explaining deep image classifiers with SHAP*.
 
 Small modules named for what they hold: :mod:`helpers.config` (profiles, data directory, seeding),
-:mod:`helpers.data` (loaders), :mod:`helpers.models` (VGG19, splitting at a layer), :mod:`helpers.plots`
-(figures), :mod:`helpers.checks` (checks of explanations).
+:mod:`helpers.data` (loaders), :mod:`helpers.models` (VGG19, splitting at a layer, the CIFAR-10 CNNs),
+:mod:`helpers.explainers` (DeepExplainer over a large background), :mod:`helpers.plots` (figures),
+:mod:`helpers.checks` (checks of explanations), :mod:`helpers.display` (notices).
 
 Importing the package quiets TensorFlow's C++ start-up log and a few known-harmless library warnings (each
 named below); errors are never hidden. The log settings only act if TensorFlow is not imported yet, so import ``helpers`` first.
@@ -26,6 +27,9 @@ warnings.filterwarnings("ignore", message="IProgress not found")
 # shap's GradientExplainer builds one tf.function per explained class; TensorFlow's Python logger then warns
 # about "retracing" (harmless: each function is traced once). Errors still come through.
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
+# shap hands a one-element list to single-input Keras models; Keras 3 unpacks it and warns that the structure
+# differs. The values are unaffected (tests/test_explainers.py compares them with the model's own output).
+warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match the expected structure")
 
 from helpers.config import data_dir, pick, profile, seed_everything, standin_weights_allowed  # noqa: E402
 from helpers.errors import BookError, ConfigError, DataError, InputError, WeightsError  # noqa: E402

@@ -69,3 +69,117 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
     if a.shape != b.shape:
         raise InputError(f"the maps have different shapes {a.shape} and {b.shape}; compare maps of one image.")
     return float(spearmanr(a.ravel(), b.ravel()).statistic)
+
+
+def pixel_order(attribution: np.ndarray) -> np.ndarray:
+    """Pixel indexes (into H*W) from the most to the least important, by attribution summed over channels.
+
+    Ties keep their original order (a stable sort), so a constant map gives the identity order.
+    """
+    attribution = np.asarray(attribution)
+    if attribution.ndim != 3:
+        raise InputError(f"attribution must be one image's map (H, W, C), got shape {attribution.shape}.")
+    return np.argsort(-attribution.sum(axis=-1).ravel(), kind="stable")
+
+
+def deletion_insertion(model, image: np.ndarray, order: np.ndarray, class_index: int, baseline: np.ndarray,
+                       steps: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Deletion and insertion curves of one image (Petsiuk et al. 2018, RISE).
+
+    Pixels are taken in ``order`` (most important first, as :func:`pixel_order` gives), ``steps`` equal
+    blocks at a time. *Deletion* starts from the image and replaces the taken pixels by ``baseline``;
+    *insertion* starts from ``baseline`` and puts the image's pixels back. Each curve holds the model's
+    output for ``class_index`` after 0, 1, ..., ``steps`` blocks. A faithful attribution makes deletion fall
+    fast and insertion rise fast.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    baseline = np.broadcast_to(np.asarray(baseline, dtype=np.float32), image.shape)
+    height, width = image.shape[:2]
+    order = np.asarray(order)
+    if image.ndim != 3 or sorted(order.tolist()) != list(range(height * width)):
+        raise InputError(f"order must be a permutation of the {height * width} pixels of an (H, W, C) image.")
+    if not 1 <= steps <= height * width:
+        raise InputError(f"steps={steps} must lie between 1 and the number of pixels, {height * width}.")
+    bounds = np.linspace(0, height * width, steps + 1).round().astype(int)
+    taken = np.zeros((steps + 1, height * width), dtype=bool)
+    for k, bound in enumerate(bounds):
+        taken[k, order[:bound]] = True
+    mask = taken.reshape(steps + 1, height, width, 1)
+    deleted = np.where(mask, baseline, image)
+    inserted = np.where(mask, image, baseline)
+    scores = np.asarray(model.predict(np.concatenate([deleted, inserted]), verbose=0))[:, class_index]
+    return scores[: steps + 1], scores[steps + 1 :]
+
+
+def area_under_curve(scores: np.ndarray) -> float:
+    """Area under a deletion or insertion curve, with the fraction of pixels taken running from 0 to 1."""
+    scores = np.asarray(scores, dtype=float)
+    if scores.ndim != 1 or len(scores) < 2:
+        raise InputError(f"a curve needs at least two points, got shape {scores.shape}.")
+    return float(np.trapezoid(scores, dx=1 / (len(scores) - 1)))
+
+
+def saliency(model, images: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Plain gradients of each image's class output with respect to its pixels (Simonyan et al. 2014)."""
+    import tensorflow as tf
+
+    images = tf.constant(np.asarray(images, dtype=np.float32))
+    classes = np.asarray(classes)
+    if classes.shape != (images.shape[0],):
+        raise InputError(f"give one class per image: {images.shape[0]} images but classes of shape {classes.shape}.")
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        outputs = model(images, training=False)
+        chosen = tf.gather(outputs, classes, axis=1, batch_dims=1)
+    return np.asarray(tape.gradient(chosen, images))
+
+
+def reinitialise_top_layers(model, count: int, seed: int = 0):
+    """Return a copy of ``model`` whose top ``count`` layers with weights are re-initialised at random.
+
+    This is one step of the cascading model-parameter randomisation of Adebayo et al. (2018): the copy
+    keeps the trained weights below, and each re-initialised layer gets fresh values from its own
+    initialisers (seeded).
+    """
+    import keras
+
+    weighted = [layer for layer in model.layers if layer.weights]
+    if not 0 <= count <= len(weighted):
+        raise InputError(f"count={count} is out of range: {model.name} has {len(weighted)} layers with weights.")
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    keras.utils.set_random_seed(seed)
+    for layer in [layer for layer in copy.layers if layer.weights][len(weighted) - count :]:
+        fresh = []
+        for weight in layer.weights:
+            initializer = layer.kernel_initializer if "kernel" in weight.path else layer.bias_initializer
+            fresh.append(np.asarray(initializer(weight.shape)))
+        layer.set_weights(fresh)
+    return copy
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Structural similarity of two maps of the same shape (scikit-image), over their joint value range."""
+    from skimage.metrics import structural_similarity
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 2:
+        raise InputError(f"ssim compares two 2-D maps of one shape, got {a.shape} and {b.shape}.")
+    span = max(a.max(), b.max()) - min(a.min(), b.min())
+    return float(structural_similarity(a, b, data_range=span or 1.0))
+
+
+def agreement(a: np.ndarray, b: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-image Spearman rank correlation between two batches of attribution maps ``(N, H, W, C)``.
+
+    ``magnitude`` ranks pixels by |attribution| summed over channels (where the model looks); ``signed`` by
+    the signed sum (whether each pixel argues for or against). Returns both, one value per image.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.ndim != 4:
+        raise InputError(f"agreement compares two batches of maps (N, H, W, C) of one shape, got {a.shape} "
+                         f"and {b.shape}.")
+    return {
+        "magnitude": np.array([rank_correlation(np.abs(x).sum(-1), np.abs(y).sum(-1)) for x, y in zip(a, b)]),
+        "signed": np.array([rank_correlation(x.sum(-1), y.sum(-1)) for x, y in zip(a, b)]),
+    }

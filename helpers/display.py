@@ -33,3 +33,18 @@ def standin_weights_warning(model_name: str) -> WarningBox:
         f"network and means nothing about the photo; the code, the shapes and the checks are still real. Run "
         f"with the real weights to see what {model_name} sees.",
     )
+
+
+def glue(name: str, value: object, text: str) -> None:
+    """Make ``text`` (the formatted ``value``) available to the chapter's prose as ``{glue:text}`name```.
+
+    In the built book this is myst-nb's ``glue``; where myst-nb is not installed (Colab, a plain Jupyter) the
+    prose cannot refer to outputs anyway, so the value is only printed. ``value`` is kept for readers of the
+    notebook; ``text`` is what the prose shows.
+    """
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        print(f"{name} = {text}")
+        return
+    myst_glue(name, text, display=False)

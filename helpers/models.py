@@ -107,3 +107,81 @@ def split_at_layer(model, layer_index: int):
         x = later(x)
     head = keras.Model([inp], x, name=f"{model.name}_from_{layer.name}")
     return features, head
+
+
+def cifar_cnn(n_classes: int = 10):
+    """The CNN this book trains on CIFAR-10: three convolution + pooling blocks, each fed by the one before.
+
+    About 90 000 weights: small enough to train in about a minute on a 2-core CPU, and built only from layers
+    that shap's DeepExplainer knows how to propagate through (Conv2D, ReLU, max pooling, Dense, softmax).
+    """
+    import keras
+    from keras import layers
+
+    return keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dropout(0.3),
+            layers.Dense(128, activation="relu"),
+            layers.Dense(n_classes, activation="softmax"),
+        ],
+        name="cifar_cnn",
+    )
+
+
+def seed_cifar_cnn(n_classes: int = 10):
+    """The CIFAR-10 model of the notebook this book started from, bug included: every Conv2D reads ``inputs``.
+
+    Keras keeps only the layers between the input and the output, so the first three convolutions (and their
+    pooling) are silently left out of the model. Kept for comparison in the deep-explanations chapter and the
+    benchmark.
+    """
+    import keras
+    from keras.layers import Conv2D, Dense, Flatten, MaxPooling2D
+
+    inputs = keras.Input(shape=(32, 32, 3))
+    x = Conv2D(32, (3, 3), activation="relu")(inputs)
+    x = MaxPooling2D((2, 2))(x)
+    x = Conv2D(128, (3, 3), activation="relu")(inputs)
+    x = MaxPooling2D((2, 2))(x)
+    x = Conv2D(64, (3, 3), activation="relu")(inputs)
+    x = MaxPooling2D((2, 2))(x)
+    x = Conv2D(32, (3, 3), activation="relu")(inputs)
+    x = MaxPooling2D((2, 2))(x)
+    x = Flatten()(x)
+    x = Dense(256, activation="relu")(x)
+    x = Dense(64, activation="relu")(x)
+    outputs = Dense(n_classes, activation="softmax")(x)
+    return keras.Model(inputs=inputs, outputs=outputs, name="seed_cnn")
+
+
+def train_classifier(model, x, y, epochs: int, batch_size: int = 64, validation_fraction: float = 0.1,
+                     seed: int = 0) -> dict[str, list[float]]:
+    """Compile ``model`` with Adam and cross-entropy, train it, and return the per-epoch history.
+
+    The last ``validation_fraction`` of ``(x, y)`` is held out for validation (Keras's ``validation_split``;
+    shuffle the data first if it is ordered). Seeded, so a run repeats its numbers.
+    """
+    import numpy as np
+
+    from helpers.config import seed_everything
+
+    x, y = np.asarray(x), np.asarray(y).ravel()
+    if x.ndim != 4 or x.shape[1:] != tuple(model.input_shape[1:]) or len(x) != len(y):
+        raise InputError(f"x must be images of shape (N, {', '.join(map(str, model.input_shape[1:]))}) with one "
+                         f"label each; got x {x.shape} and y {y.shape}.")
+    if x.dtype != np.float32 or x.max() > 1:
+        raise InputError("x must be float32 scaled to 0..1: divide the uint8 images by 255.")
+    if not 0 < validation_fraction < 1:
+        raise InputError(f"validation_fraction={validation_fraction} must lie strictly between 0 and 1.")
+    seed_everything(seed)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    fitted = model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_split=validation_fraction, verbose=0)
+    return fitted.history

@@ -81,3 +81,13 @@ def test_actual_vs_predicted_marks_mistakes():
 def test_actual_vs_predicted_rejects_bad_labels(actual, predicted, message):
     with pytest.raises(InputError, match=message):
         plots.actual_vs_predicted(np.zeros((3, 4, 4, 3)), actual, predicted, ["a", "b", "c"])
+
+
+def test_glue_prints_where_myst_nb_is_missing(monkeypatch, capsys):
+    import sys
+
+    from helpers.display import glue
+
+    monkeypatch.setitem(sys.modules, "myst_nb", None)  # makes `import myst_nb` fail
+    glue("accuracy", 0.5, "50%")
+    assert capsys.readouterr().out == "accuracy = 50%\n"

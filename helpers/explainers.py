@@ -1,0 +1,97 @@
+"""shap's DeepExplainer over a large background, computed in chunks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from helpers.errors import InputError
+
+
+def deep_shap_values(model, background: np.ndarray, images: np.ndarray, chunk_size: int = 50
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``shap.DeepExplainer(model, background).shap_values(images)`` and its expected value, faster.
+
+    DeepExplainer pairs each image with every background image independently and averages the per-pair
+    attributions; shap pushes all the pairs through the model in one batch per image and class. With a
+    thousand backgrounds those batches are so large that most of the time goes to allocating memory. Here the
+    background is split into chunks of ``chunk_size``, one explainer runs over each chunk in turn (the traced
+    graphs are reused), and the chunk results are averaged, weighted by chunk size: the same average, in
+    smaller batches. Returns the values ``(N, H, W, C, K)`` and the expected value ``(K,)``, the model's mean
+    output over the whole background. shap's own additivity check is left to the caller (check it!).
+    """
+    import shap
+
+    background = np.asarray(background, dtype=np.float32)
+    images = np.asarray(images, dtype=np.float32)
+    if background.ndim < 2 or images.shape[1:] != background.shape[1:]:
+        raise InputError(f"images {images.shape} and background {background.shape} must hold inputs of the "
+                         "same shape, each with a batch axis first.")
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise InputError(f"chunk_size={chunk_size!r} must be a positive integer.")
+    explainer = shap.DeepExplainer(model, background[:chunk_size])
+    total = np.zeros(())
+    for start in range(0, len(background), chunk_size):
+        chunk = background[start : start + chunk_size]
+        explainer.explainer.data = [chunk]  # swap the background; the traced graphs stay valid
+        total = total + explainer.shap_values(images, check_additivity=False) * len(chunk)
+    expected = np.asarray(model.predict(background, verbose=0, batch_size=256)).mean(axis=0)
+    return total / len(background), expected
+
+
+def expected_gradients(model, x: np.ndarray, background: np.ndarray, classes, nsamples: int = 200,
+                       rseed: int = 0, batch_size: int = 50, jit_compile: bool = False) -> np.ndarray:
+    """shap's ``GradientExplainer`` estimate for one input and several classes, sharing the work.
+
+    Returns the same numbers as ``shap.GradientExplainer(model, background).shap_values(x[None],
+    nsamples=nsamples, rseed=rseed, ...)`` with ``local_smoothing=0``, for the given output ``classes``, as an
+    array ``x.shape + (len(classes),)``. shap reseeds NumPy with ``rseed`` for every class, so all classes are
+    estimated at the same sample points; here each batch of points goes through the model once, and all the
+    classes' gradients come from that one forward pass. ``jit_compile=True`` also compiles the graph with
+    XLA, which TensorFlow refuses for max-pooling gradients while op determinism is on (as
+    :func:`helpers.config.seed_everything` sets it), so it is off by default.
+    """
+    import tensorflow as tf
+
+    x = np.asarray(x, dtype=np.float32)
+    background = np.asarray(background, dtype=np.float32)
+    classes = [int(c) for c in np.atleast_1d(classes)]
+    if x.shape != background.shape[1:]:
+        raise InputError(f"x {x.shape} must be one input shaped like the background's {background.shape[1:]} "
+                         "(no batch axis).")
+    if nsamples < 1 or batch_size < 1:
+        raise InputError(f"nsamples={nsamples} and batch_size={batch_size} must be positive.")
+    n_outputs = model.output_shape[-1]
+    if not classes or min(classes) < 0 or max(classes) >= n_outputs:
+        raise InputError(f"classes {classes} must be output indexes in 0..{n_outputs - 1}.")
+
+    # shap's draws, in shap's order: a background index, then a point on the path, per sample.
+    np.random.seed(rseed)
+    references = np.empty((nsamples,), dtype=int)
+    ts = np.empty((nsamples,), dtype=np.float32)
+    for k in range(nsamples):
+        references[k] = np.random.choice(background.shape[0])
+        ts[k] = np.random.uniform()
+    selector = tf.constant(classes)
+
+    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+    def class_gradients(points):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(points)
+            outputs = tf.gather(model([points], training=False), selector, axis=1)
+            parts = [outputs[:, k] for k in range(len(classes))]
+        return tf.stack([tape.gradient(part, points) for part in parts], axis=-1)
+
+    total = np.zeros(x.shape + (len(classes),), dtype=np.float64)
+    for start in range(0, nsamples, batch_size):
+        refs = background[references[start : start + batch_size]]
+        t = ts[start : start + batch_size].reshape((-1,) + (1,) * x.ndim)
+        try:
+            grads = np.asarray(class_gradients(tf.constant(t * x + (1 - t) * refs)))
+        except tf.errors.UnimplementedError as err:
+            if "deterministic" not in str(err):
+                raise
+            raise InputError("jit_compile=True needs TensorFlow's op determinism off (XLA has no deterministic "
+                             "gradient for some layers, max pooling among them); run in a process that has not "
+                             "called seed_everything, or keep jit_compile=False.") from None
+        total += (grads * (x - refs)[..., None]).sum(axis=0)
+    return (total / nsamples).astype(np.float32)
