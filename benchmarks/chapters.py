@@ -28,29 +28,42 @@ NotebookClient(notebook, timeout=7200, kernel_name="python3",
                resources={"metadata": {"path": sys.argv[2]}}).execute()
 seconds = time.perf_counter() - start
 peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+if sys.argv[3]:
+    import nbformat
+    nbformat.write(notebook, sys.argv[3])
 print(json.dumps({"seconds": seconds, "peak_gib": peak_kib / 2**20}))
 """
 
 
-def run_chapter(path: Path, profile: str) -> dict[str, float]:
-    """Execute one chapter in a fresh process and kernel; return its wall time (s) and peak memory (GiB)."""
+def run_chapter(path: Path, profile: str, keep: Path | None = None) -> dict[str, float]:
+    """Execute one chapter in a fresh process and kernel; return its wall time (s) and peak memory (GiB).
+
+    With ``keep``, the executed notebook is written there too, to read its outputs.
+    """
     env = {**os.environ, "SHAP_BOOK_PROFILE": profile}
-    done = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(path.parent)], env=env,
+    done = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(path.parent), str(keep or "")], env=env,
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"{path.name} failed in the {profile} profile:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def notebook_chapters() -> list[Path]:
+    """The chapters that are notebooks (a MyST header with a kernelspec), in name order."""
+    return sorted(p for p in (ROOT / "chapters").glob("*.md") if "kernelspec:" in p.read_text()[:2000])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=["full", "quick"], default="full")
+    parser.add_argument("--keep", type=Path, help="folder to write the executed notebooks to")
     parser.add_argument("chapters", nargs="*", help="chapter names (default: every chapters/*.md)")
     args = parser.parse_args()
-    names = args.chapters or sorted(p.stem for p in (ROOT / "chapters").glob("*.md"))
+    names = args.chapters or [p.stem for p in notebook_chapters()]
     print(f"| chapter | profile | wall time (s) | peak memory (GiB) |\n|---|---|---|---|")
     for name in names:
-        result = run_chapter(ROOT / "chapters" / f"{name}.md", args.profile)
+        keep = args.keep / f"{name}-{args.profile}.ipynb" if args.keep else None
+        result = run_chapter(ROOT / "chapters" / f"{name}.md", args.profile, keep)
         print(f"| {name} | {args.profile} | {result['seconds']:.0f} | {result['peak_gib']:.1f} |", flush=True)
 
 

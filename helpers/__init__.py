@@ -24,12 +24,17 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 warnings.filterwarnings("ignore", message="Your TensorFlow version is newer than 2.4.0")
 # shap imports tqdm.auto, which warns in Jupyter when ipywidgets is absent; shap's explainers here show no bars.
 warnings.filterwarnings("ignore", message="IProgress not found")
-# shap's GradientExplainer builds one tf.function per explained class; TensorFlow's Python logger then warns
-# about "retracing" (harmless: each function is traced once). Errors still come through.
-logging.getLogger("tensorflow").setLevel(logging.ERROR)
 # shap hands a one-element list to single-input Keras models; Keras 3 unpacks it and warns that the structure
 # differs. The values are unaffected (tests/test_explainers.py compares them with the model's own output).
 warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match the expected structure")
+
+import tensorflow as tf  # noqa: E402  (after the environment settings above)
+
+# shap builds one tf.function per explained class, and the trust chapter predicts with many model copies;
+# TensorFlow's Python logger then warns about "retracing" (harmless). TensorFlow sets that logger to INFO the
+# first time get_logger() runs in an interactive kernel, so set its level through get_logger() itself.
+# Errors still come through.
+tf.get_logger().setLevel(logging.ERROR)
 
 from helpers.config import data_dir, pick, profile, seed_everything, standin_weights_allowed  # noqa: E402
 from helpers.errors import BookError, ConfigError, DataError, InputError, WeightsError  # noqa: E402

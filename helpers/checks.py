@@ -138,8 +138,8 @@ def reinitialise_top_layers(model, count: int, seed: int = 0):
     """Return a copy of ``model`` whose top ``count`` layers with weights are re-initialised at random.
 
     This is one step of the cascading model-parameter randomisation of Adebayo et al. (2018): the copy
-    keeps the trained weights below, and each re-initialised layer gets fresh values from its own
-    initialisers (seeded).
+    keeps the trained weights below, and each re-initialised layer gets fresh values from its own kind of
+    initialiser, seeded by ``seed`` (different seeds give different networks, the same seed the same one).
     """
     import keras
 
@@ -148,12 +148,18 @@ def reinitialise_top_layers(model, count: int, seed: int = 0):
         raise InputError(f"count={count} is out of range: {model.name} has {len(weighted)} layers with weights.")
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
-    keras.utils.set_random_seed(seed)
-    for layer in [layer for layer in copy.layers if layer.weights][len(weighted) - count :]:
+    # Keras 3 initialisers fix their seed when they are built: build fresh ones with explicit seeds.
+    seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=(len(weighted), 2))
+    for layer, (kernel_seed, bias_seed) in list(zip([lay for lay in copy.layers if lay.weights], seeds))[
+        len(weighted) - count :
+    ]:
         fresh = []
         for weight in layer.weights:
-            initializer = layer.kernel_initializer if "kernel" in weight.path else layer.bias_initializer
-            fresh.append(np.asarray(initializer(weight.shape)))
+            kind, weight_seed = ("kernel", kernel_seed) if "kernel" in weight.path else ("bias", bias_seed)
+            initializer = getattr(layer, f"{kind}_initializer")
+            config = {**initializer.get_config(), "seed": int(weight_seed)} if "seed" in initializer.get_config() \
+                else initializer.get_config()
+            fresh.append(np.asarray(type(initializer).from_config(config)(weight.shape, dtype=weight.dtype)))
         layer.set_weights(fresh)
     return copy
 

@@ -109,15 +109,17 @@ def split_at_layer(model, layer_index: int):
     return features, head
 
 
-def cifar_cnn(n_classes: int = 10):
+def cifar_cnn(n_classes: int = 10, seed: int = 0):
     """The CNN this book trains on CIFAR-10: three convolution + pooling blocks, each fed by the one before.
 
     About 90 000 weights: small enough to train in about a minute on a 2-core CPU, and built only from layers
     that shap's DeepExplainer knows how to propagate through (Conv2D, ReLU, max pooling, Dense, softmax).
+    Its initial weights depend only on ``seed``, so every chapter that builds it gets the same network.
     """
     import keras
     from keras import layers
 
+    keras.utils.set_random_seed(seed)
     return keras.Sequential(
         [
             keras.Input((32, 32, 3)),
@@ -136,16 +138,17 @@ def cifar_cnn(n_classes: int = 10):
     )
 
 
-def seed_cifar_cnn(n_classes: int = 10):
+def seed_cifar_cnn(n_classes: int = 10, seed: int = 0):
     """The CIFAR-10 model of the notebook this book started from, bug included: every Conv2D reads ``inputs``.
 
     Keras keeps only the layers between the input and the output, so the first three convolutions (and their
     pooling) are silently left out of the model. Kept for comparison in the deep-explanations chapter and the
-    benchmark.
+    benchmark. Its initial weights depend only on ``seed``.
     """
     import keras
     from keras.layers import Conv2D, Dense, Flatten, MaxPooling2D
 
+    keras.utils.set_random_seed(seed)
     inputs = keras.Input(shape=(32, 32, 3))
     x = Conv2D(32, (3, 3), activation="relu")(inputs)
     x = MaxPooling2D((2, 2))(x)

@@ -115,6 +115,11 @@ def test_reinitialise_top_layers_keeps_the_rest():
     np.testing.assert_array_equal(copy.layers[0].get_weights()[0], model.layers[0].get_weights()[0])
     assert not np.allclose(copy.layers[1].get_weights()[0], model.layers[1].get_weights()[0])
     assert np.allclose(checks.reinitialise_top_layers(model, 0).get_weights()[2], model.get_weights()[2])
+    again = checks.reinitialise_top_layers(model, 2, seed=1)
+    other = checks.reinitialise_top_layers(model, 2, seed=2)
+    np.testing.assert_array_equal(again.layers[1].get_weights()[0], copy.layers[1].get_weights()[0])
+    assert not np.allclose(other.layers[1].get_weights()[0], again.layers[1].get_weights()[0])
+    assert not np.allclose(other.layers[0].get_weights()[0], again.layers[0].get_weights()[0])
     with pytest.raises(InputError, match="has 2 layers with weights"):
         checks.reinitialise_top_layers(model, 3)
 

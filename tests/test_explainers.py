@@ -111,3 +111,12 @@ def test_expected_gradients_rejects_bad_input(tiny_cnn):
         expected_gradients(tiny_cnn, np.zeros((8, 8, 3)), background, [3])
     with pytest.raises(InputError, match="must be positive"):
         expected_gradients(tiny_cnn, np.zeros((8, 8, 3)), background, [0], nsamples=0)
+
+
+def test_cnn_builders_depend_only_on_their_seed():
+    import keras
+
+    first = models.cifar_cnn(seed=3).get_weights()
+    keras.utils.set_random_seed(99)  # whatever came before
+    np.testing.assert_array_equal(models.cifar_cnn(seed=3).get_weights()[0], first[0])
+    assert not np.allclose(models.cifar_cnn(seed=4).get_weights()[0], first[0])
