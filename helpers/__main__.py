@@ -1,12 +1,16 @@
-"""Command line: ``python -m helpers check`` tells what a run of the book will use, and stops early if it
-cannot work (missing data, VGG19 weights absent and stand-ins not allowed)."""
+"""Command line.
+
+``python -m helpers check`` tells what a run of the book will use, and stops early if it cannot work
+(missing data, VGG19 weights absent and stand-ins not allowed). ``python -m helpers prepare-data DIR
+[--from SHARED]`` fills an offline data directory once, by downloading or by copying a shared one."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from helpers import config, data, models
+from helpers import config, data, models, prepare
 from helpers.errors import BookError
 
 
@@ -43,10 +47,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("check", help="show what a run will use; fail early if it cannot work")
+    prep = sub.add_parser("prepare-data", help="fill an offline data directory (download, or copy with --from)")
+    prep.add_argument("directory", type=Path)
+    prep.add_argument("--from", dest="source", type=Path, help="a prepared directory to copy and verify")
     args = parser.parse_args(argv)
     try:
         if args.command == "check":
             check()
+        else:
+            written = prepare.prepare(args.directory, args.source)
+            print(f"prepared {args.directory}: {', '.join(written)}; now set {config.DATA_VAR}={args.directory}")
     except BookError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

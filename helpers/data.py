@@ -4,8 +4,10 @@ Each loader uses the canonical source (``shap.datasets``, ``keras.datasets``, Ke
 ``SHAP_BOOK_DATA`` names an offline directory; then it reads the same arrays from there. The offline
 directory has this layout (``python -m helpers prepare-data`` creates it)::
 
-    imagenet50/imagenet50_labels.csv   imagenet50/sim_<wnid>_<label>.jpg  (50 photos)
-    cifar10-jpeg-10000-2000.npz        a class-balanced subset of CIFAR-10 (or the full set, same keys)
+    imagenet50/imagenet50_labels.csv   and either imagenet50/sim_<wnid>_<label>.jpg (the 50 source photos)
+                                       or imagenet50/imagenet50_224x224.npy (shap's own array)
+    cifar10.npz                        the full CIFAR-10 (written by prepare-data), or
+    cifar10-jpeg-10000-2000.npz        a class-balanced subset, checked against its SHA-256
     keras-home/models/imagenet_class_index.json
     keras-home/models/vgg19_weights_tf_dim_ordering_tf_kernels.h5   (optional)
 """
@@ -35,10 +37,12 @@ CIFAR10_CLASSES: tuple[str, ...] = (
     "truck",
 )
 
+CIFAR10_FULL_FILE = "cifar10.npz"
 CIFAR10_FILE = "cifar10-jpeg-10000-2000.npz"
 CIFAR10_SHA256 = "544dd6c339b435d6040fc901e9d184873e9590c12349c745d317d111d344673e"
 IMAGENET50_DIR = "imagenet50"
 IMAGENET50_LABELS = "imagenet50_labels.csv"
+IMAGENET50_ARRAY = "imagenet50_224x224.npy"
 CLASS_INDEX_FILE = "imagenet_class_index.json"
 CLASS_INDEX_MD5 = "c2c37ea517e94d9795004a39431a14cb"
 IMAGE_SIZE = 224
@@ -51,13 +55,10 @@ def _missing(path: Path, what: str) -> DataError:
     )
 
 
-def sha256(path: Path) -> str:
-    """Return the hex SHA-256 of a file."""
-    digest = hashlib.sha256()
+def checksum(path: Path, algorithm: str = "sha256") -> str:
+    """Return the hex digest of a file (``algorithm``: ``sha256``, or ``md5`` as Keras uses for its files)."""
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, algorithm).hexdigest()
 
 
 def read_imagenet50(folder: Path, size: int = IMAGE_SIZE) -> tuple[np.ndarray, np.ndarray]:
@@ -73,6 +74,13 @@ def read_imagenet50(folder: Path, size: int = IMAGE_SIZE) -> tuple[np.ndarray, n
     if not labels_file.is_file():
         raise _missing(labels_file, "The imagenet50 labels file")
     labels = np.loadtxt(labels_file, ndmin=1)
+    array = folder / IMAGENET50_ARRAY
+    if array.is_file() and size == IMAGE_SIZE:
+        images = np.load(array).astype(np.float32)
+        if images.shape != (len(labels), size, size, 3):
+            raise DataError(f"{array} holds an array of shape {images.shape}, not ({len(labels)}, {size}, {size}, "
+                            "3). Prepare the data directory again.")
+        return images, labels
     photos = {p.stem.rsplit("_", 1)[-1]: p for p in folder.glob("*.jpg")}
     images = []
     for label in labels:
@@ -112,8 +120,9 @@ def load_cifar10() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.
     """Return CIFAR-10 as ``keras.datasets.cifar10.load_data()`` does: ``(x_train, y_train), (x_test, y_test)``.
 
     Images are uint8 ``(N, 32, 32, 3)``, labels uint8 ``(N, 1)``. Offline, the arrays come from
-    ``cifar10-jpeg-10000-2000.npz`` in ``SHAP_BOOK_DATA`` (a class-balanced subset: 10 000 training and
-    2 000 test images), checked against its SHA-256.
+    ``cifar10.npz`` in ``SHAP_BOOK_DATA`` (the full set, as prepare-data saves it from Keras's checked
+    download) or else ``cifar10-jpeg-10000-2000.npz`` (a class-balanced subset: 10 000 training and 2 000 test
+    images), checked against its SHA-256.
     """
     folder = data_dir()
     if folder is None:
@@ -126,11 +135,13 @@ def load_cifar10() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.
                 f"Downloading CIFAR-10 with keras.datasets.cifar10.load_data() failed ({err}). "
                 f"Check the network, or set {DATA_VAR} to an offline data directory."
             ) from None
-    path = folder / CIFAR10_FILE
+    path = folder / CIFAR10_FULL_FILE
     if not path.is_file():
-        raise _missing(path, "The offline CIFAR-10 file")
-    if sha256(path) != CIFAR10_SHA256:
-        raise DataError(f"{path} is corrupt (its SHA-256 is not {CIFAR10_SHA256}). Copy it again.")
+        path = folder / CIFAR10_FILE
+        if not path.is_file():
+            raise _missing(path, "The offline CIFAR-10 file")
+        if checksum(path) != CIFAR10_SHA256:
+            raise DataError(f"{path} is corrupt (its SHA-256 is not {CIFAR10_SHA256}). Copy it again.")
     with np.load(path) as arrays:
         return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
 

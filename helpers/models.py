@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from helpers.errors import InputError, WeightsError
 
 VGG19_WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels.h5"
 VGG19_WEIGHTS_MD5 = "cbe5617147190e668d6c5d5026f83318"
+VGG19_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + VGG19_WEIGHTS_FILE
 
 
 @dataclass
@@ -54,11 +54,9 @@ def load_vgg19(allow_standin: bool | None = None) -> LoadedModel:
         allow_standin = standin_weights_allowed()
     found = vgg19_weights_file()
     if found is not None:
-        digest = hashlib.md5(usedforsecurity=False)
-        with open(found, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        if digest.hexdigest() != VGG19_WEIGHTS_MD5:
+        from helpers.data import checksum
+
+        if checksum(found, "md5") != VGG19_WEIGHTS_MD5:
             raise WeightsError(f"{found} is corrupt: its MD5 is not {VGG19_WEIGHTS_MD5}, the MD5 Keras expects "
                                "of VGG19's weights. Delete it and supply a good copy.")
         return LoadedModel(keras.applications.VGG19(weights=str(found)), True, str(found))

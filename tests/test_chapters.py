@@ -61,3 +61,13 @@ def test_paired_notebook_has_no_outputs(source: Path):
     notebook = jupytext.read(source.with_suffix(".ipynb"))
     stored = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and c.get("outputs")]
     assert not stored, f"{source.with_suffix('.ipynb').name} stores outputs in cells {stored}; regenerate it"
+
+
+@pytest.mark.parametrize("source", notebook_chapters(), ids=lambda p: p.name)
+def test_colab_cell_installs_from_the_configured_repository(source: Path):
+    """The first code cell installs helpers in Colab only, from the repository _config.yml names."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    url = f"git+{config['repository']['url']}@{config['repository']['branch']}"
+    first = next(c for c in jupytext.read(source).cells if c.cell_type == "code")
+    assert 'if "google.colab" in sys.modules:' in first.source and f'"{url}"' in first.source
+    assert "remove-cell" in first.metadata.get("tags", [])

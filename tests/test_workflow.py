@@ -1,0 +1,37 @@
+"""The GitHub Actions workflow cannot run here: validate it against GitHub's workflow schema (vendored in
+check-jsonschema, so it works offline; actionlint's PyPI package downloads its binary at install time, which
+fails here), and keep its commands the README's."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW = ROOT / ".github" / "workflows" / "book.yml"
+
+
+def validate(path: Path) -> subprocess.CompletedProcess:
+    checker = shutil.which("check-jsonschema")
+    assert checker, "check-jsonschema is missing: pip install -r requirements.txt"
+    return subprocess.run([checker, "--builtin-schema", "vendor.github-workflows", str(path)],
+                          capture_output=True, text=True, check=False)
+
+
+def test_workflow_matches_the_github_schema(tmp_path):
+    done = validate(WORKFLOW)
+    assert done.returncode == 0, done.stdout + done.stderr
+    broken = tmp_path / "broken.yml"
+    broken.write_text(WORKFLOW.read_text().replace("runs-on:", "runs_on:"))
+    assert validate(broken).returncode != 0, "the schema check accepts a broken workflow"
+
+
+def test_workflow_runs_the_readme_commands():
+    readme_commands = re.findall(r"^(make \w+)\s+#", (ROOT / "README.md").read_text(), re.M)
+    assert readme_commands == ["make book", "make test"]
+    jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+    runs = {step["run"] for job in jobs.values() for step in job.get("steps", []) if "run" in step}
+    assert runs == set(readme_commands)
+    assert yaml.safe_load(WORKFLOW.read_text())[True]["schedule"], "the weekly run is missing"  # YAML reads `on` as True
