@@ -28,6 +28,10 @@ from tests.test_chapters import notebook_chapters
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("SHAP_BOOK_CHROMIUM", "/usr/bin/chromium"))
+# One known upstream defect, tolerated by its exact text and nothing else: in a jupyter-book 1.0.4 build,
+# sphinx-thebe 0.3.1's set-up runs twice and every page declares `const THEBE_JS_URL` twice. Thebe is not
+# used by this book (no live-code button). Remove this entry when the duplicate is gone.
+KNOWN_UPSTREAM_ERRORS = {"Identifier 'THEBE_JS_URL' has already been declared"}
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--disable-default-apps"]
 
@@ -74,7 +78,7 @@ def open_page(browser, url: str):
     page = browser.new_page(viewport={"width": 1300, "height": 900})
     errors, outside = [], []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("pageerror", lambda exc: None if str(exc) in KNOWN_UPSTREAM_ERRORS else errors.append(str(exc)))
 
     def request(req):
         if urlparse(req.url).hostname not in ("127.0.0.1", None) and not req.url.startswith("data:"):

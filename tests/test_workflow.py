@@ -3,8 +3,8 @@ check-jsonschema, so it works offline; actionlint's PyPI package downloads its b
 fails here), and keep its commands the README's."""
 
 import re
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -14,8 +14,9 @@ WORKFLOW = ROOT / ".github" / "workflows" / "book.yml"
 
 
 def validate(path: Path) -> subprocess.CompletedProcess:
-    checker = shutil.which("check-jsonschema")
-    assert checker, "check-jsonschema is missing: pip install -r requirements.txt"
+    # the venv's scripts sit beside its python, which is not necessarily on PATH (make test)
+    checker = Path(sys.executable).with_name("check-jsonschema")
+    assert checker.is_file(), "check-jsonschema is missing: pip install -r requirements.txt"
     return subprocess.run([checker, "--builtin-schema", "vendor.github-workflows", str(path)],
                           capture_output=True, text=True, check=False)
 
