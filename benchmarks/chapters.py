@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +59,7 @@ def main() -> None:
     parser.add_argument("chapters", nargs="*", help="chapter names (default: every chapters/*.md)")
     args = parser.parse_args()
     names = args.chapters or [p.stem for p in notebook_chapters()]
-    print(f"| chapter | profile | wall time (s) | peak memory (GiB) |\n|---|---|---|---|")
+    print("| chapter | profile | wall time (s) | peak memory (GiB) |\n|---|---|---|---|")
     for name in names:
         keep = args.keep / f"{name}-{args.profile}.ipynb" if args.keep else None
         result = run_chapter(ROOT / "chapters" / f"{name}.md", args.profile, keep)

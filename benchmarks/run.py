@@ -50,7 +50,6 @@ def _peak_gib() -> float:
 
 
 def _cifar(settings: dict, n_train: int | None):
-    import numpy as np
 
     from helpers import data
 
@@ -125,7 +124,6 @@ def variant_train(name: str, settings: dict, out: Path) -> dict:
 
 def variant_flops(name: str, settings: dict, out: Path) -> dict:
     """Measured float32 matmul throughput, and the forward FLOPs of the two explained networks."""
-    import numpy as np
     import tensorflow as tf
 
     from helpers import models

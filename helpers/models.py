@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers.config import DATA_VAR, STANDIN_VAR, data_dir, standin_weights_allowed
+from helpers.config import STANDIN_VAR, data_dir, standin_weights_allowed
 from helpers.errors import InputError, WeightsError
 
 VGG19_WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels.h5"
