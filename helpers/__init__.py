@@ -1,12 +1,13 @@
 """The toolbox of *Explaining deep image classifiers with SHAP*.
 
 Small modules named for what they hold: :mod:`helpers.config` (profiles, data directory, seeding),
-:mod:`helpers.data` (loaders), :mod:`helpers.models` (VGG19, splitting at a layer, the CIFAR-10 CNNs),
-:mod:`helpers.explainers` (DeepExplainer over a large background), :mod:`helpers.plots` (figures),
-:mod:`helpers.checks` (checks of explanations), :mod:`helpers.display` (notices).
+:mod:`helpers.data` (loaders), :mod:`helpers.models` (VGG19, the CIFAR-10 CNNs, model surgery),
+:mod:`helpers.explainers` (faster shap explainers, saliency), :mod:`helpers.plots` (figures),
+:mod:`helpers.checks` (checks of explanations), :mod:`helpers.notices` (warnings and glued values).
 
 Importing the package quiets TensorFlow's C++ start-up log and a few known-harmless library warnings (each
-named below); errors are never hidden. The log settings only act if TensorFlow is not imported yet, so import ``helpers`` first.
+named below); errors are never hidden. The log settings only act if TensorFlow is not imported yet, so import
+``helpers`` first.
 ``TF_CPP_MIN_LOG_LEVEL=3`` drops TensorFlow's C++ info and warning lines; TensorFlow 2.21 prints its oneDNN
 banner regardless, unless ``TF_ENABLE_ONEDNN_OPTS`` is 0 (measured: VGG19's forward pass is as fast
 without oneDNN's custom ops on this CPU, and results no longer depend on oneDNN's reordering).

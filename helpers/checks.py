@@ -1,41 +1,11 @@
-"""Checks of explanations: completeness (additivity) and agreement between attribution maps."""
+"""Checks of explanations: completeness (additivity), agreement between maps (Spearman, SSIM), and the
+deletion and insertion curves of faithfulness."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from helpers.errors import InputError
-
-
-def expected_gradients_sample_totals(
-    model, x: np.ndarray, background: np.ndarray, classes: np.ndarray, n: int, seed: int = 0
-) -> np.ndarray:
-    """Draw ``n`` single-sample expected-gradients totals for one input.
-
-    Expected gradients (shap's ``GradientExplainer``) averages, over random references ``r`` from the
-    background and random ``t`` in [0, 1], the terms ``grad f(r + t (x - r)) * (x - r)``. Summed over the
-    features, one term is ``T = d/dt f(r + t (x - r))``, an unbiased estimate of ``f(x) - E f(r)``. Their
-    spread sets the sampling error of the attribution sum: ``std(T) / sqrt(nsamples)``.
-
-    ``T`` is a directional derivative, so one forward-mode pass gives it for every class at once. Returns an
-    array ``(n, len(classes))``.
-    """
-    import tensorflow as tf
-
-    x = np.asarray(x, dtype=np.float32)
-    background = np.asarray(background, dtype=np.float32)
-    if x.shape != background.shape[1:]:
-        raise InputError(f"x has shape {x.shape} but the background holds inputs of shape {background.shape[1:]}; "
-                         "pass one input without its batch axis.")
-    if n < 2:
-        raise InputError(f"n={n}: at least 2 draws are needed to estimate a spread.")
-    rng = np.random.default_rng(seed)
-    refs = background[rng.integers(0, len(background), size=n)]
-    t = rng.uniform(size=(n,) + (1,) * x.ndim).astype(np.float32)
-    points = tf.constant(refs + t * (x - refs))
-    with tf.autodiff.ForwardAccumulator(points, tf.constant(x - refs)) as acc:
-        out = model([points], training=False)
-    return np.asarray(acc.jvp(out))[:, np.asarray(classes)]
 
 
 def completeness_table(
@@ -119,51 +89,6 @@ def area_under_curve(scores: np.ndarray) -> float:
     return float(np.trapezoid(scores, dx=1 / (len(scores) - 1)))
 
 
-def saliency(model, images: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Plain gradients of each image's class output with respect to its pixels (Simonyan et al. 2014)."""
-    import tensorflow as tf
-
-    images = tf.constant(np.asarray(images, dtype=np.float32))
-    classes = np.asarray(classes)
-    if classes.shape != (images.shape[0],):
-        raise InputError(f"give one class per image: {images.shape[0]} images but classes of shape {classes.shape}.")
-    with tf.GradientTape() as tape:
-        tape.watch(images)
-        outputs = model(images, training=False)
-        chosen = tf.gather(outputs, classes, axis=1, batch_dims=1)
-    return np.asarray(tape.gradient(chosen, images))
-
-
-def reinitialise_top_layers(model, count: int, seed: int = 0):
-    """Return a copy of ``model`` whose top ``count`` layers with weights are re-initialised at random.
-
-    This is one step of the cascading model-parameter randomisation of Adebayo et al. (2018): the copy
-    keeps the trained weights below, and each re-initialised layer gets fresh values from its own kind of
-    initialiser, seeded by ``seed`` (different seeds give different networks, the same seed the same one).
-    """
-    import keras
-
-    weighted = [layer for layer in model.layers if layer.weights]
-    if not 0 <= count <= len(weighted):
-        raise InputError(f"count={count} is out of range: {model.name} has {len(weighted)} layers with weights.")
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    # Keras 3 initialisers fix their seed when they are built: build fresh ones with explicit seeds.
-    seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=(len(weighted), 2))
-    for layer, (kernel_seed, bias_seed) in list(zip([lay for lay in copy.layers if lay.weights], seeds))[
-        len(weighted) - count :
-    ]:
-        fresh = []
-        for weight in layer.weights:
-            kind, weight_seed = ("kernel", kernel_seed) if "kernel" in weight.path else ("bias", bias_seed)
-            initializer = getattr(layer, f"{kind}_initializer")
-            config = {**initializer.get_config(), "seed": int(weight_seed)} if "seed" in initializer.get_config() \
-                else initializer.get_config()
-            fresh.append(np.asarray(type(initializer).from_config(config)(weight.shape, dtype=weight.dtype)))
-        layer.set_weights(fresh)
-    return copy
-
-
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """Structural similarity of two maps of the same shape (scikit-image), over their joint value range."""
     from skimage.metrics import structural_similarity
@@ -186,6 +111,7 @@ def agreement(a: np.ndarray, b: np.ndarray) -> dict[str, np.ndarray]:
         raise InputError(f"agreement compares two batches of maps (N, H, W, C) of one shape, got {a.shape} "
                          f"and {b.shape}.")
     return {
-        "magnitude": np.array([rank_correlation(np.abs(x).sum(-1), np.abs(y).sum(-1)) for x, y in zip(a, b)]),
-        "signed": np.array([rank_correlation(x.sum(-1), y.sum(-1)) for x, y in zip(a, b)]),
+        "magnitude": np.array([rank_correlation(np.abs(x).sum(-1), np.abs(y).sum(-1))
+                               for x, y in zip(a, b, strict=True)]),
+        "signed": np.array([rank_correlation(x.sum(-1), y.sum(-1)) for x, y in zip(a, b, strict=True)]),
     }

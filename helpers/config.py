@@ -60,7 +60,8 @@ def data_dir() -> Path | None:
     path = Path(value).expanduser().resolve()
     if not path.is_dir():
         raise ConfigError(
-            f"{DATA_VAR}={value!r} is not a directory (resolved from {Path.cwd()}: {path}). Point it at an offline data directory "
+            f"{DATA_VAR}={value!r} is not a directory (resolved from {Path.cwd()}: {path}). "
+            f"Point it at an offline data directory "
             f"(create one with `python -m helpers prepare-data DIR`), or unset it to download the data."
         )
     return path

@@ -45,6 +45,8 @@ IMAGENET50_LABELS = "imagenet50_labels.csv"
 IMAGENET50_ARRAY = "imagenet50_224x224.npy"
 CLASS_INDEX_FILE = "imagenet_class_index.json"
 CLASS_INDEX_MD5 = "c2c37ea517e94d9795004a39431a14cb"
+# where keras.applications.*.decode_predictions downloads the class index from (the same URL and MD5)
+CLASS_INDEX_URL = "https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json"
 IMAGE_SIZE = 224
 
 
@@ -153,7 +155,6 @@ def imagenet_class_names() -> list[str]:
     same MD5 check); offline it is found in ``keras-home/models/`` of ``SHAP_BOOK_DATA``.
     """
     import keras
-    from keras.src.applications.imagenet_utils import CLASS_INDEX_PATH
 
     folder = data_dir()
     cache_dir = None
@@ -165,7 +166,7 @@ def imagenet_class_names() -> list[str]:
     try:
         path = keras.utils.get_file(
             CLASS_INDEX_FILE,
-            CLASS_INDEX_PATH,
+            CLASS_INDEX_URL,
             cache_subdir="models",
             file_hash=CLASS_INDEX_MD5,
             cache_dir=None if cache_dir is None else str(cache_dir),

@@ -1,9 +1,12 @@
-"""Models: VGG19 with its ImageNet weights (or loud stand-ins), and splitting a model at a layer."""
+"""Models and model surgery: VGG19 with its ImageNet weights (or loud stand-ins), the CIFAR-10 CNNs and their
+training, splitting a model at a layer, and re-initialising layers (the randomisation test)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from helpers.config import STANDIN_VAR, data_dir, standin_weights_allowed
 from helpers.errors import InputError, WeightsError
@@ -23,9 +26,15 @@ class LoadedModel:
 
 
 def _keras_weights_path() -> Path:
-    from keras.src.backend.config import keras_home
+    """Where ``keras.applications.VGG19(weights="imagenet")`` caches the weights: ``$KERAS_HOME/models``, by
+    default ``~/.keras/models`` (``/tmp/.keras`` where the home folder is read-only), as Keras decides."""
+    import os
 
-    return Path(keras_home()) / "models" / VGG19_WEIGHTS_FILE
+    home = os.environ.get("KERAS_HOME")
+    if not home:
+        base = Path.home()
+        home = (base if os.access(base, os.W_OK) else Path("/tmp")) / ".keras"
+    return Path(home) / "models" / VGG19_WEIGHTS_FILE
 
 
 def vgg19_weights_file() -> Path | None:
@@ -93,7 +102,7 @@ def split_at_layer(model, layer_index: int):
             f"layer_index={layer_index!r} is out of range for {model.name}, which has {n} layers: choose an "
             f"integer from 1 ({model.layers[1].name}) to {n - 1} ({model.layers[-1].name})."
         )
-    for before, layer in zip(model.layers, model.layers[1:]):
+    for before, layer in zip(model.layers[:-1], model.layers[1:], strict=True):
         if layer.input is not before.output:
             raise InputError(f"{model.name} is not a plain chain of layers ({layer.name} does not simply take "
                              f"the output of {before.name}), so it cannot be split at one layer.")
@@ -136,8 +145,9 @@ def cifar_cnn(n_classes: int = 10, seed: int = 0):
     )
 
 
-def seed_cifar_cnn(n_classes: int = 10, seed: int = 0):
-    """The CIFAR-10 model of the notebook this book started from, bug included: every Conv2D reads ``inputs``.
+def original_cifar_cnn(n_classes: int = 10, seed: int = 0):
+    """The CIFAR-10 model of the original notebook this book started from, bug included: every Conv2D reads
+    ``inputs``.
 
     Keras keeps only the layers between the input and the output, so the first three convolutions (and their
     pooling) are silently left out of the model. Kept for comparison in the deep-explanations chapter and the
@@ -160,7 +170,7 @@ def seed_cifar_cnn(n_classes: int = 10, seed: int = 0):
     x = Dense(256, activation="relu")(x)
     x = Dense(64, activation="relu")(x)
     outputs = Dense(n_classes, activation="softmax")(x)
-    return keras.Model(inputs=inputs, outputs=outputs, name="seed_cnn")
+    return keras.Model(inputs=inputs, outputs=outputs, name="original_cnn")
 
 
 def train_classifier(model, x, y, epochs: int, batch_size: int = 64, validation_fraction: float = 0.1,
@@ -170,8 +180,6 @@ def train_classifier(model, x, y, epochs: int, batch_size: int = 64, validation_
     The last ``validation_fraction`` of ``(x, y)`` is held out for validation (Keras's ``validation_split``;
     shuffle the data first if it is ordered). Seeded, so a run repeats its numbers.
     """
-    import numpy as np
-
     from helpers.config import seed_everything
 
     x, y = np.asarray(x), np.asarray(y).ravel()
@@ -186,3 +194,33 @@ def train_classifier(model, x, y, epochs: int, batch_size: int = 64, validation_
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     fitted = model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_split=validation_fraction, verbose=0)
     return fitted.history
+
+
+def reinitialise_top_layers(model, count: int, seed: int = 0):
+    """Return a copy of ``model`` whose top ``count`` layers with weights are re-initialised at random.
+
+    This is one step of the cascading model-parameter randomisation of Adebayo et al. (2018): the copy
+    keeps the trained weights below, and each re-initialised layer gets fresh values from its own kind of
+    initialiser, seeded by ``seed`` (different seeds give different networks, the same seed the same one).
+    """
+    import keras
+
+    weighted = [layer for layer in model.layers if layer.weights]
+    if not 0 <= count <= len(weighted):
+        raise InputError(f"count={count} is out of range: {model.name} has {len(weighted)} layers with weights.")
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    # Keras 3 initialisers fix their seed when they are built: build fresh ones with explicit seeds.
+    seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=(len(weighted), 2))
+    copied = [layer for layer in copy.layers if layer.weights]
+    first = len(weighted) - count  # the layers from here to the top are re-initialised
+    for layer, (kernel_seed, bias_seed) in zip(copied[first:], seeds[first:], strict=True):
+        fresh = []
+        for weight in layer.weights:
+            kind, weight_seed = ("kernel", kernel_seed) if "kernel" in weight.path else ("bias", bias_seed)
+            initializer = getattr(layer, f"{kind}_initializer")
+            config = {**initializer.get_config(), "seed": int(weight_seed)} if "seed" in initializer.get_config() \
+                else initializer.get_config()
+            fresh.append(np.asarray(type(initializer).from_config(config)(weight.shape, dtype=weight.dtype)))
+        layer.set_weights(fresh)
+    return copy

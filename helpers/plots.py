@@ -107,7 +107,7 @@ def actual_vs_predicted(images: np.ndarray, actual: np.ndarray, predicted: np.nd
     fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.5 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.set_axis_off()
-    for ax, image, a, p in zip(axes.ravel(), images, actual, predicted):
+    for ax, image, a, p in zip(axes.ravel()[: len(images)], images, actual, predicted, strict=True):
         ax.imshow(image, interpolation="nearest")
         ax.set_title(f"actual: {names[a]}\npredicted: {names[p]}", fontsize=9,
                      color="black" if a == p else "tab:red")

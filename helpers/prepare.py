@@ -44,7 +44,6 @@ def download_to(target: Path) -> list[str]:
     """Download the book's data with the canonical loaders and write it to ``target``; return what was written."""
     import keras
     import shap
-    from keras.src.applications.imagenet_utils import CLASS_INDEX_PATH
 
     images, labels = shap.datasets.imagenet50()
     folder = target / data.IMAGENET50_DIR
@@ -55,7 +54,7 @@ def download_to(target: Path) -> list[str]:
     np.savez_compressed(target / data.CIFAR10_FULL_FILE, x_train=x_train, y_train=y_train, x_test=x_test,
                         y_test=y_test)
     keras_home = str(target / "keras-home")
-    keras.utils.get_file(data.CLASS_INDEX_FILE, CLASS_INDEX_PATH, cache_subdir="models",
+    keras.utils.get_file(data.CLASS_INDEX_FILE, data.CLASS_INDEX_URL, cache_subdir="models",
                          file_hash=data.CLASS_INDEX_MD5, cache_dir=keras_home)
     keras.utils.get_file(models.VGG19_WEIGHTS_FILE, models.VGG19_WEIGHTS_URL, cache_subdir="models",
                          file_hash=models.VGG19_WEIGHTS_MD5, cache_dir=keras_home)

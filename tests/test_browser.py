@@ -6,7 +6,8 @@ the machine; the search page finds a chapter; the launch links point at the pair
 of the first chapter goes to _build/screenshots/ (not committed).
 
 Browsers cannot be downloaded by Playwright here: the test uses /usr/bin/chromium (``apt-get install
-chromium``; .ci/run does it), or the browser SHAP_BOOK_CHROMIUM names. Without it the test is skipped, unless SHAP_BOOK_REQUIRE_BROWSER=1 (as in CI),
+chromium``; .ci/run does it), or the browser SHAP_BOOK_CHROMIUM names. Without it the test is skipped, unless
+SHAP_BOOK_REQUIRE_BROWSER=1 (as in CI),
 which turns the skip into a failure.
 """
 

@@ -1,39 +1,9 @@
-import keras
 import numpy as np
 import pytest
 
 from helpers import checks
 from helpers.errors import InputError
-
-
-def linear_model(weights: np.ndarray):
-    inp = keras.Input((weights.shape[0],))
-    dense = keras.layers.Dense(weights.shape[1], use_bias=True)
-    model = keras.Model([inp], dense(inp))
-    dense.set_weights([weights, np.arange(weights.shape[1], dtype="float32")])
-    return model
-
-
-def test_sample_totals_are_exact_for_a_linear_model():
-    # For a linear f, d/dt f(r + t (x - r)) = f(x) - f(r) for every t: each draw is exact for its reference.
-    rng = np.random.default_rng(0)
-    w = rng.normal(size=(6, 3)).astype("float32")
-    model = linear_model(w)
-    background = rng.normal(size=(4, 6)).astype("float32")
-    x = rng.normal(size=6).astype("float32")
-    totals = checks.expected_gradients_sample_totals(model, x, background, np.array([2, 0]), n=50, seed=1)
-    per_reference = (x - background) @ w[:, [2, 0]]
-    assert totals.shape == (50, 2)
-    for row in totals:  # every draw equals f(x) - f(r) for one of the references
-        assert np.abs(per_reference - row).sum(axis=1).min() < 1e-4
-
-
-def test_sample_totals_reject_mismatched_shapes():
-    model = linear_model(np.ones((6, 2), "float32"))
-    with pytest.raises(InputError, match="without its batch axis"):
-        checks.expected_gradients_sample_totals(model, np.ones((1, 6)), np.ones((4, 6)), np.array([0]), n=4)
-    with pytest.raises(InputError, match="at least 2 draws"):
-        checks.expected_gradients_sample_totals(model, np.ones(6), np.ones((4, 6)), np.array([0]), n=1)
+from tests.toy_models import pixel_sum_model
 
 
 def test_completeness_table_pairs_slots_with_their_classes():
@@ -68,16 +38,6 @@ def test_pixel_order_ranks_by_channel_sum():
         checks.pixel_order(np.zeros((2, 2)))
 
 
-def pixel_sum_model():
-    """Outputs [sum of pixels, 1 - sum of pixels] / 4 for a 2x2x1 image: a transparent 'classifier'."""
-    inp = keras.Input((2, 2, 1))
-    total = keras.layers.Flatten()(inp)
-    out = keras.layers.Dense(2)(total)
-    model = keras.Model(inp, out)
-    model.layers[-1].set_weights([np.array([[0.25, -0.25]] * 4, "float32"), np.array([0.0, 1.0], "float32")])
-    return model
-
-
 def test_deletion_and_insertion_curves():
     model = pixel_sum_model()
     image = np.array([[1.0, 0.0], [0.0, 1.0]], "float32")[..., None]   # two bright pixels
@@ -98,30 +58,6 @@ def test_area_under_curve():
     assert checks.area_under_curve(np.array([1.0, 1.0, 1.0])) == pytest.approx(1.0)
     with pytest.raises(InputError, match="at least two points"):
         checks.area_under_curve(np.array([1.0]))
-
-
-def test_saliency_is_the_gradient():
-    model = pixel_sum_model()
-    grads = checks.saliency(model, np.zeros((2, 2, 2, 1)), np.array([0, 1]))
-    np.testing.assert_allclose(grads[0], 0.25)
-    np.testing.assert_allclose(grads[1], -0.25)
-    with pytest.raises(InputError, match="one class per image"):
-        checks.saliency(model, np.zeros((2, 2, 2, 1)), np.array([0]))
-
-
-def test_reinitialise_top_layers_keeps_the_rest():
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2)])
-    copy = checks.reinitialise_top_layers(model, 1, seed=1)
-    np.testing.assert_array_equal(copy.layers[0].get_weights()[0], model.layers[0].get_weights()[0])
-    assert not np.allclose(copy.layers[1].get_weights()[0], model.layers[1].get_weights()[0])
-    assert np.allclose(checks.reinitialise_top_layers(model, 0).get_weights()[2], model.get_weights()[2])
-    again = checks.reinitialise_top_layers(model, 2, seed=1)
-    other = checks.reinitialise_top_layers(model, 2, seed=2)
-    np.testing.assert_array_equal(again.layers[1].get_weights()[0], copy.layers[1].get_weights()[0])
-    assert not np.allclose(other.layers[1].get_weights()[0], again.layers[1].get_weights()[0])
-    assert not np.allclose(other.layers[0].get_weights()[0], again.layers[0].get_weights()[0])
-    with pytest.raises(InputError, match="has 2 layers with weights"):
-        checks.reinitialise_top_layers(model, 3)
 
 
 def test_ssim():

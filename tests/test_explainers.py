@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import shap
 
-from helpers import models
 from helpers.errors import InputError
-from helpers.explainers import deep_shap_values
+from helpers.explainers import deep_shap_values, expected_gradients_sample_totals, saliency
+from tests.toy_models import linear_model, pixel_sum_model
 
 
 @pytest.fixture(scope="module")
@@ -34,32 +34,6 @@ def test_chunked_values_reject_bad_input(tiny_cnn):
         deep_shap_values(tiny_cnn, np.zeros((4, 8, 8, 3)), np.zeros((1, 8, 8, 1)))
     with pytest.raises(InputError, match="positive integer"):
         deep_shap_values(tiny_cnn, np.zeros((4, 8, 8, 3)), np.zeros((1, 8, 8, 3)), chunk_size=0)
-
-
-def test_seed_cnn_keeps_only_its_last_convolution():
-    seed = models.seed_cifar_cnn()
-    convolutions = [layer for layer in seed.layers if isinstance(layer, keras.layers.Conv2D)]
-    assert len(convolutions) == 1 and convolutions[0].filters == 32
-    assert seed.layers[1] is convolutions[0]  # fed straight from the input
-
-
-def test_cifar_cnn_chains_its_blocks():
-    model = models.cifar_cnn()
-    convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
-    assert [c.filters for c in convolutions] == [32, 64, 64]
-    assert model.output_shape == (None, 10)
-
-
-def test_train_classifier_learns_and_rejects_bad_input():
-    rng = np.random.default_rng(0)
-    x = rng.random((64, 32, 32, 3), dtype=np.float32)
-    y = (x[:, :16].mean(axis=(1, 2, 3)) > x[:, 16:].mean(axis=(1, 2, 3))).astype(int)  # top vs bottom half
-    history = models.train_classifier(models.cifar_cnn(n_classes=2), x, y, epochs=2, batch_size=16)
-    assert set(history) >= {"accuracy", "val_accuracy", "loss", "val_loss"} and len(history["loss"]) == 2
-    with pytest.raises(InputError, match="scaled to 0..1"):
-        models.train_classifier(models.cifar_cnn(), x * 255, y, epochs=1)
-    with pytest.raises(InputError, match="one label each"):
-        models.train_classifier(models.cifar_cnn(), x, y[:10], epochs=1)
 
 
 @pytest.fixture
@@ -113,10 +87,32 @@ def test_expected_gradients_rejects_bad_input(tiny_cnn):
         expected_gradients(tiny_cnn, np.zeros((8, 8, 3)), background, [0], nsamples=0)
 
 
-def test_cnn_builders_depend_only_on_their_seed():
-    import keras
+def test_sample_totals_are_exact_for_a_linear_model():
+    # For a linear f, d/dt f(r + t (x - r)) = f(x) - f(r) for every t: each draw is exact for its reference.
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(6, 3)).astype("float32")
+    model = linear_model(w)
+    background = rng.normal(size=(4, 6)).astype("float32")
+    x = rng.normal(size=6).astype("float32")
+    totals = expected_gradients_sample_totals(model, x, background, np.array([2, 0]), n=50, seed=1)
+    per_reference = (x - background) @ w[:, [2, 0]]
+    assert totals.shape == (50, 2)
+    for row in totals:  # every draw equals f(x) - f(r) for one of the references
+        assert np.abs(per_reference - row).sum(axis=1).min() < 1e-4
 
-    first = models.cifar_cnn(seed=3).get_weights()
-    keras.utils.set_random_seed(99)  # whatever came before
-    np.testing.assert_array_equal(models.cifar_cnn(seed=3).get_weights()[0], first[0])
-    assert not np.allclose(models.cifar_cnn(seed=4).get_weights()[0], first[0])
+
+def test_sample_totals_reject_mismatched_shapes():
+    model = linear_model(np.ones((6, 2), "float32"))
+    with pytest.raises(InputError, match="without its batch axis"):
+        expected_gradients_sample_totals(model, np.ones((1, 6)), np.ones((4, 6)), np.array([0]), n=4)
+    with pytest.raises(InputError, match="at least 2 draws"):
+        expected_gradients_sample_totals(model, np.ones(6), np.ones((4, 6)), np.array([0]), n=1)
+
+
+def test_saliency_is_the_gradient():
+    model = pixel_sum_model()
+    grads = saliency(model, np.zeros((2, 2, 2, 1)), np.array([0, 1]))
+    np.testing.assert_allclose(grads[0], 0.25)
+    np.testing.assert_allclose(grads[1], -0.25)
+    with pytest.raises(InputError, match="one class per image"):
+        saliency(model, np.zeros((2, 2, 2, 1)), np.array([0]))

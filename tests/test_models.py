@@ -63,3 +63,53 @@ def test_corrupt_weights_file_is_refused(no_weights):
     target.write_bytes(b"truncated")
     with pytest.raises(WeightsError, match="is corrupt: its MD5"):
         models.load_vgg19(allow_standin=True)
+
+
+def test_reinitialise_top_layers_keeps_the_rest():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2)])
+    copy = models.reinitialise_top_layers(model, 1, seed=1)
+    np.testing.assert_array_equal(copy.layers[0].get_weights()[0], model.layers[0].get_weights()[0])
+    assert not np.allclose(copy.layers[1].get_weights()[0], model.layers[1].get_weights()[0])
+    assert np.allclose(models.reinitialise_top_layers(model, 0).get_weights()[2], model.get_weights()[2])
+    again = models.reinitialise_top_layers(model, 2, seed=1)
+    other = models.reinitialise_top_layers(model, 2, seed=2)
+    np.testing.assert_array_equal(again.layers[1].get_weights()[0], copy.layers[1].get_weights()[0])
+    assert not np.allclose(other.layers[1].get_weights()[0], again.layers[1].get_weights()[0])
+    assert not np.allclose(other.layers[0].get_weights()[0], again.layers[0].get_weights()[0])
+    with pytest.raises(InputError, match="has 2 layers with weights"):
+        models.reinitialise_top_layers(model, 3)
+
+
+def test_original_cnn_keeps_only_its_last_convolution():
+    original = models.original_cifar_cnn()
+    convolutions = [layer for layer in original.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convolutions) == 1 and convolutions[0].filters == 32
+    assert original.layers[1] is convolutions[0]  # fed straight from the input
+
+
+def test_cifar_cnn_chains_its_blocks():
+    model = models.cifar_cnn()
+    convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [c.filters for c in convolutions] == [32, 64, 64]
+    assert model.output_shape == (None, 10)
+
+
+def test_train_classifier_learns_and_rejects_bad_input():
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 32, 32, 3), dtype=np.float32)
+    y = (x[:, :16].mean(axis=(1, 2, 3)) > x[:, 16:].mean(axis=(1, 2, 3))).astype(int)  # top vs bottom half
+    history = models.train_classifier(models.cifar_cnn(n_classes=2), x, y, epochs=2, batch_size=16)
+    assert set(history) >= {"accuracy", "val_accuracy", "loss", "val_loss"} and len(history["loss"]) == 2
+    with pytest.raises(InputError, match="scaled to 0..1"):
+        models.train_classifier(models.cifar_cnn(), x * 255, y, epochs=1)
+    with pytest.raises(InputError, match="one label each"):
+        models.train_classifier(models.cifar_cnn(), x, y[:10], epochs=1)
+
+
+def test_cnn_builders_depend_only_on_their_seed():
+    import keras
+
+    first = models.cifar_cnn(seed=3).get_weights()
+    keras.utils.set_random_seed(99)  # whatever came before
+    np.testing.assert_array_equal(models.cifar_cnn(seed=3).get_weights()[0], first[0])
+    assert not np.allclose(models.cifar_cnn(seed=4).get_weights()[0], first[0])

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from helpers import plots
-from helpers.display import WarningBox
 from helpers.errors import InputError
 
 
@@ -45,11 +44,6 @@ def test_image_plot_rejects_mixed_classes_and_unscaled_images():
         plots.image_plot(maps, np.zeros((1, 8, 8, 3)), [["a", "b"]])
 
 
-def test_warning_box_renders_escaped_html():
-    box = WarningBox("Random <weights>", "means nothing")
-    assert "Random &lt;weights&gt;" in box._repr_html_() and "admonition warning" in box._repr_html_()
-
-
 def test_per_class_splits_the_last_axis():
     values = np.arange(2 * 2 * 2 * 3 * 4, dtype=float).reshape(2, 2, 2, 3, 4)
     parts = plots.per_class(values)
@@ -83,11 +77,3 @@ def test_actual_vs_predicted_rejects_bad_labels(actual, predicted, message):
         plots.actual_vs_predicted(np.zeros((3, 4, 4, 3)), actual, predicted, ["a", "b", "c"])
 
 
-def test_glue_prints_where_myst_nb_is_missing(monkeypatch, capsys):
-    import sys
-
-    from helpers.display import glue
-
-    monkeypatch.setitem(sys.modules, "myst_nb", None)  # makes `import myst_nb` fail
-    glue("accuracy", 0.5, "50%")
-    assert capsys.readouterr().out == "accuracy = 50%\n"

@@ -35,4 +35,5 @@ def test_workflow_runs_the_readme_commands():
     jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
     runs = {step["run"] for job in jobs.values() for step in job.get("steps", []) if "run" in step}
     assert runs == set(readme_commands)
-    assert yaml.safe_load(WORKFLOW.read_text())[True]["schedule"], "the weekly run is missing"  # YAML reads `on` as True
+    # YAML reads the key `on` as True
+    assert yaml.safe_load(WORKFLOW.read_text())[True]["schedule"], "the weekly run is missing"

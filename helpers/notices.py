@@ -1,4 +1,6 @@
-"""Notices shown to the reader inside a chapter."""
+"""Notices shown to the reader inside a chapter: warning boxes, and values glued into the prose.
+
+(Named ``notices`` rather than ``display`` so that it cannot be confused with ``IPython.display``.)"""
 
 from __future__ import annotations
 
