@@ -10,20 +10,47 @@ import html
 class WarningBox:
     """A warning that renders as a red admonition in the book and in Jupyter (``display(WarningBox(...))``)."""
 
+    kind, label, border, background = "warning", "WARNING", "#d9534f", "#fdf0ef"
+
     def __init__(self, title: str, text: str) -> None:
         self.title = title
         self.text = text
 
     def _repr_html_(self) -> str:
         return (
-            '<div class="admonition warning" style="border-left: 6px solid #d9534f; padding: 0.4em 1em; '
-            'background: #fdf0ef;">'
+            f'<div class="admonition {self.kind}" style="border-left: 6px solid {self.border}; padding: 0.4em 1em; '
+            f'background: {self.background};">'
             f'<p class="admonition-title" style="font-weight: bold;">{html.escape(self.title)}</p>'
             f"<p>{html.escape(self.text)}</p></div>"
         )
 
     def __repr__(self) -> str:
-        return f"WARNING: {self.title}\n{self.text}"
+        return f"{self.label}: {self.title}\n{self.text}"
+
+
+class NoteBox(WarningBox):
+    """A note that renders as a blue admonition (``display(NoteBox(...))``)."""
+
+    kind, label, border, background = "note", "NOTE", "#3b7dd8", "#eef4fc"
+
+
+def profile_notice(shrinks: str, caveat: str) -> NoteBox:
+    """The note a chapter shows near its top: which profile runs, and what the quick profile changes.
+
+    ``shrinks`` says what the quick profile makes smaller (for example "8 samples per class instead of 200"),
+    ``caveat`` what a reader should therefore not conclude from a quick run (for example "the maps are
+    noisier: do not read single pixels"). In the full profile the note only says that the tutorial's own
+    settings run.
+    """
+    from helpers.config import PROFILE_VAR, profile
+
+    if profile() == "full":
+        return NoteBox("Full profile", "This run uses the tutorial's own settings, as written.")
+    return NoteBox(
+        f"Quick profile ({PROFILE_VAR}=quick)",
+        f"To run in about a minute, this run uses {shrinks}. Therefore {caveat} Run the full profile to see "
+        "the tutorial's own results.",
+    )
 
 
 def standin_weights_warning(model_name: str) -> WarningBox:

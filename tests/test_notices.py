@@ -1,6 +1,7 @@
 """helpers.notices: warning boxes and glued values."""
 
-from helpers.notices import WarningBox, glue
+from helpers import config
+from helpers.notices import NoteBox, WarningBox, glue, profile_notice
 
 
 def test_warning_box_renders_escaped_html():
@@ -16,3 +17,12 @@ def test_glue_prints_where_myst_nb_is_missing(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "myst_nb", None)  # makes `import myst_nb` fail
     glue("accuracy", 0.5, "50%")
     assert capsys.readouterr().out == "accuracy = 50%\n"
+
+
+def test_profile_notice_says_what_the_quick_profile_changes(monkeypatch):
+    monkeypatch.setenv(config.PROFILE_VAR, "quick")
+    note = profile_notice("8 samples instead of 200", "the maps are noisier.")
+    assert isinstance(note, NoteBox) and "8 samples instead of 200" in note._repr_html_()
+    assert repr(note).startswith("NOTE: Quick profile")
+    monkeypatch.setenv(config.PROFILE_VAR, "full")
+    assert "own settings" in profile_notice("x", "y").text
