@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from helpers.book import notebook_chapters
+
 ROOT = Path(__file__).resolve().parents[1]
 
 _CHILD = r"""
@@ -45,11 +47,6 @@ def run_chapter(path: Path, profile: str, keep: Path | None = None) -> dict[str,
     if done.returncode != 0:
         sys.exit(f"{path.name} failed in the {profile} profile:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def notebook_chapters() -> list[Path]:
-    """The chapters that are notebooks (a MyST header with a kernelspec), in name order."""
-    return sorted(p for p in (ROOT / "chapters").glob("*.md") if "kernelspec:" in p.read_text()[:2000])
 
 
 def main() -> None:

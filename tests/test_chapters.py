@@ -11,27 +11,9 @@ import jupytext
 import pytest
 import yaml
 
+from helpers.book import notebook_chapters, toc_files
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def toc_files() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-    stack = list(toc.get("chapters", [])) + [c for p in toc.get("parts", []) for c in p.get("chapters", [])]
-    while stack:
-        entry = stack.pop(0)
-        files.append(entry["file"])
-        stack.extend(entry.get("sections", []))
-    return files
-
-
-def notebook_chapters() -> list[Path]:
-    chapters = []
-    for name in toc_files():
-        path = ROOT / f"{name}.md"
-        if path.is_file() and "kernelspec" in jupytext.read(path).metadata:
-            chapters.append(path)
-    return chapters
 
 
 def cells(path: Path) -> list[tuple]:

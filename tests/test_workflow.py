@@ -33,7 +33,20 @@ def test_workflow_runs_the_readme_commands():
     readme_commands = re.findall(r"^(make \w+)\s+#", (ROOT / "README.md").read_text(), re.M)
     assert readme_commands == ["make book", "make test"]
     jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
-    runs = {step["run"] for job in jobs.values() for step in job.get("steps", []) if "run" in step}
+    runs = {step["run"] for name in ("test", "book") for step in jobs[name]["steps"] if "run" in step}
     assert runs == set(readme_commands)
     # YAML reads the key `on` as True
     assert yaml.safe_load(WORKFLOW.read_text())[True]["schedule"], "the weekly run is missing"
+
+
+def test_weekly_upstream_job_tests_unpinned_requirements(tmp_path):
+    """The upstream job runs `make upstream-test`, whose requirements are requirements.txt without its pins."""
+    upstream = yaml.safe_load(WORKFLOW.read_text())["jobs"]["upstream"]
+    assert "schedule" in upstream["if"] and any(step.get("run") == "make upstream-test" for step in upstream["steps"])
+    rule = re.search(r"^requirements-upstream.txt: requirements.txt\n\t(.+)$", (ROOT / "Makefile").read_text(), re.M)
+    target = tmp_path / "requirements-upstream.txt"
+    subprocess.run(["bash", "-c", rule.group(1).replace("$@", str(target))], cwd=ROOT, check=True)
+    packages = [line.split("#")[0].strip() for line in target.read_text().splitlines()]
+    packages = [p for p in packages if p]
+    pinned = [line.split("==")[0] for line in (ROOT / "requirements.txt").read_text().splitlines() if "==" in line]
+    assert packages == pinned, "every pinned requirement, unpinned, in the same order"
