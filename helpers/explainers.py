@@ -39,8 +39,43 @@ def deep_shap_values(model, background: np.ndarray, images: np.ndarray, chunk_si
     return total / len(background), expected
 
 
+SAMPLINGS = ("shap", "stratified")
+
+
+def expected_gradients_draws(nsamples: int, n_background: int, rseed: int = 0, sampling: str = "shap"
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """The (reference index, path point) draws of expected gradients: ``nsamples`` of each.
+
+    ``sampling="shap"`` reproduces shap's ``GradientExplainer`` exactly: NumPy's global generator reseeded with
+    ``rseed``, then, per sample, a background index uniformly at random and a point ``t`` uniform in [0, 1].
+    ``sampling="stratified"`` draws the same distribution in strata: every background image is used equally
+    often (``nsamples // n_background`` or one more times, in a random order), and the path points are one
+    uniform draw in each of ``nsamples`` equal sub-intervals of [0, 1], paired with the references at random.
+    Both estimate the same expectation without bias; the stratified draws leave out the variance that comes
+    from some references and some stretches of the path being drawn more often than others.
+    """
+    if sampling not in SAMPLINGS:
+        raise InputError(f"sampling={sampling!r} is not one of {SAMPLINGS}.")
+    if nsamples < 1 or n_background < 1:
+        raise InputError(f"nsamples={nsamples} and the background size {n_background} must be positive.")
+    if sampling == "shap":
+        np.random.seed(rseed)
+        references = np.empty((nsamples,), dtype=int)
+        ts = np.empty((nsamples,), dtype=np.float32)
+        for k in range(nsamples):
+            references[k] = np.random.choice(n_background)
+            ts[k] = np.random.uniform()
+        return references, ts
+    rng = np.random.default_rng(rseed)
+    rounds = -(-nsamples // n_background)
+    references = np.concatenate([rng.permutation(n_background) for _ in range(rounds)])[:nsamples]
+    ts = ((rng.permutation(nsamples) + rng.uniform(size=nsamples)) / nsamples).astype(np.float32)
+    return references, ts
+
+
 def expected_gradients(model, x: np.ndarray, background: np.ndarray, classes, nsamples: int = 200,
-                       rseed: int = 0, batch_size: int = 50, jit_compile: bool = False) -> np.ndarray:
+                       rseed: int = 0, batch_size: int = 50, jit_compile: bool = False,
+                       sampling: str = "shap") -> np.ndarray:
     """shap's ``GradientExplainer`` estimate for one input and several classes, sharing the work.
 
     Returns the same numbers as ``shap.GradientExplainer(model, background).shap_values(x[None],
@@ -49,7 +84,8 @@ def expected_gradients(model, x: np.ndarray, background: np.ndarray, classes, ns
     estimated at the same sample points; here each batch of points goes through the model once, and all the
     classes' gradients come from that one forward pass. ``jit_compile=True`` also compiles the graph with
     XLA, which TensorFlow refuses for max-pooling gradients while op determinism is on (as
-    :func:`helpers.config.seed_everything` sets it), so it is off by default.
+    :func:`helpers.config.seed_everything` sets it), so it is off by default. ``sampling="stratified"``
+    estimates the same quantity from stratified draws (:func:`expected_gradients_draws`) instead of shap's.
     """
     import tensorflow as tf
 
@@ -65,13 +101,7 @@ def expected_gradients(model, x: np.ndarray, background: np.ndarray, classes, ns
     if not classes or min(classes) < 0 or max(classes) >= n_outputs:
         raise InputError(f"classes {classes} must be output indexes in 0..{n_outputs - 1}.")
 
-    # shap's draws, in shap's order: a background index, then a point on the path, per sample.
-    np.random.seed(rseed)
-    references = np.empty((nsamples,), dtype=int)
-    ts = np.empty((nsamples,), dtype=np.float32)
-    for k in range(nsamples):
-        references[k] = np.random.choice(background.shape[0])
-        ts[k] = np.random.uniform()
+    references, ts = expected_gradients_draws(nsamples, len(background), rseed, sampling)
     selector = tf.constant(classes)
 
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)

@@ -116,3 +116,27 @@ def test_saliency_is_the_gradient():
     np.testing.assert_allclose(grads[1], -0.25)
     with pytest.raises(InputError, match="one class per image"):
         saliency(model, np.zeros((2, 2, 2, 1)), np.array([0]))
+
+
+def test_stratified_draws_use_every_reference_and_stretch_of_the_path_equally():
+    from helpers.explainers import expected_gradients_draws
+
+    references, ts = expected_gradients_draws(20, 7, rseed=3, sampling="stratified")
+    counts = np.bincount(references, minlength=7)
+    assert counts.min() >= 20 // 7 and counts.max() <= 20 // 7 + 1
+    assert sorted(np.floor(ts * 20).astype(int).tolist()) == list(range(20))  # one point per twentieth of [0, 1]
+    again = expected_gradients_draws(20, 7, rseed=3, sampling="stratified")
+    np.testing.assert_array_equal(again[0], references)
+    with pytest.raises(InputError, match="not one of"):
+        expected_gradients_draws(20, 7, sampling="sobol")
+
+
+def test_stratified_expected_gradients_is_exact_for_a_linear_model_with_one_reference():
+    """For a linear f and one reference every draw gives (x - r) w, whatever t: any sampling is exact."""
+    from helpers.explainers import expected_gradients
+
+    w = np.random.default_rng(0).normal(size=(6, 3)).astype("float32")
+    model = linear_model(w)
+    x, r = np.ones(6, "float32"), np.zeros((1, 6), "float32")
+    values = expected_gradients(model, x, r, [0, 2], nsamples=9, sampling="stratified", batch_size=4)
+    np.testing.assert_allclose(values, (x - r[0])[:, None] * w[:, [0, 2]], rtol=1e-5)
