@@ -1,22 +1,31 @@
-"""The book's benchmark: what each chapter and each explainer costs on this machine, in one run.
+"""The book's benchmark: what each chapter and each explainer costs on this machine, in one run per part.
 
-Run by hand (it takes about half an hour in the full setting):
+Run by hand (it takes most of an hour on 2 cores for every part at full size):
 
     SHAP_BOOK_DATA=../shared/data SHAP_BOOK_ALLOW_STANDIN_WEIGHTS=1 python benchmarks/run.py --write
+    ... --parts chapters        # only some parts; the others keep their last measured values
 
-It prints one Markdown table per part and, with ``--write``, saves them to ``benchmarks/results.md``, which
-the book's benchmark page includes. ``--quick`` shrinks every size so that the script runs in about a minute
-(the tests run it that way to keep it working; its numbers mean nothing). Every variant runs in a fresh
-process, so its peak memory is its own. No timing here is asserted anywhere: the numbers are for reading.
+It prints one Markdown table per part. With ``--write`` it stores the measurements in
+``benchmarks/results.json`` (the one source the book's pages draw their run times from: ``_ext/book_costs.py``)
+and regenerates ``benchmarks/results.md`` from it (the benchmark page includes it). ``--quick`` shrinks every
+size so that the script runs in a few minutes (the tests run it that way to keep it working; its numbers mean
+nothing and are never written). Every variant runs in a fresh process, so its peak memory is its own, and the
+variants compared in one table run one after the other in the same run, so their ratios are comparable. No
+timing is asserted anywhere.
 
 Parts:
-1. each chapter's wall time and peak memory in the full profile (``benchmarks/chapters.py``);
-2. GradientExplainer on VGG19's layer 10 at the seed's settings (50 backgrounds, 200 samples, 4 ranked
-   classes): stock shap against ``helpers.explainers.expected_gradients`` (the same estimator with the
-   forward pass shared by the classes, and with XLA), their agreement, and the floor set by the work;
-3. DeepExplainer on the CIFAR-10 CNN with 1000 backgrounds, 10 images and 10 classes: stock shap against
-   ``helpers.explainers.deep_shap_values`` (chunked background), their agreement, and the floor;
-4. CIFAR-10 training: this book's CNN against the seed's (bug included), same data, schedule and machine.
+- ``chapters``: every chapter's wall time and peak memory, in both profiles, in reading order, starting
+  without saved models (as a fresh clone does: the deep-explanations chapter trains the CIFAR-10 network,
+  later chapters reuse it);
+- ``vgg``: GradientExplainer on VGG19's layer 10 at the original notebook's settings (50 backgrounds, 200
+  samples, 4 ranked classes): stock shap against ``helpers.explainers.expected_gradients`` (one forward pass
+  shared by the classes, and with XLA), their agreement, and the floor set by the arithmetic;
+- ``sampling``: shap's random draws against stratified draws (``expected_gradients(..., sampling=...)``) on
+  VGG19's layer 10: the error and rank agreement of each, against a large-sample reference;
+- ``deep``: DeepExplainer on the CIFAR-10 CNN with 1000 backgrounds, 10 images and 10 classes: stock shap
+  against ``helpers.explainers.deep_shap_values`` (chunked background), their agreement, and the floor;
+- ``training``: the book's CNN against the CNN of the book's previous edition and the original notebook's
+  (bug included), on the same data, and the accuracy of the quick profile's network.
 """
 
 from __future__ import annotations
@@ -25,19 +34,26 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+RESULTS_JSON = ROOT / "benchmarks" / "results.json"
+RESULTS_MD = ROOT / "benchmarks" / "results.md"
+PARTS = ("chapters", "vgg", "sampling", "deep", "training")
 
 SETTINGS = {
     "full": {"vgg_samples": 200, "vgg_background": 50, "vgg_classes": 4, "deep_background": 1000,
-             "images": 10, "train_images": None, "epochs": 15, "deep_train_images": 3000},
+             "images": 10, "deep_train_images": 3000, "sampling_reference": 1000,
+             "sampling_grid": {"shap": [50, 200], "stratified": [50, 100, 200]}, "sampling_seeds": 2,
+             "training": True},
     "quick": {"vgg_samples": 4, "vgg_background": 4, "vgg_classes": 2, "deep_background": 40,
-              "images": 2, "train_images": 600, "epochs": 1, "deep_train_images": 300},
+              "images": 2, "deep_train_images": 300, "sampling_reference": 8,
+              "sampling_grid": {"shap": [2, 4], "stratified": [2, 4]},
+              "sampling_seeds": 1, "training": False},
 }
 
 
@@ -49,29 +65,29 @@ def _peak_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def _cifar(settings: dict, n_train: int | None):
+def _vgg_layer10(settings: dict):
+    """VGG19's head from layer 10, the 50 imagenet50 photos at layer 10, and image 46's top classes."""
+    import numpy as np
+    from keras.applications.vgg19 import preprocess_input
 
-    from helpers import data
+    from helpers import data, models
 
-    (x_train, y_train), (x_test, y_test) = data.load_cifar10()
-    x_train = x_train[:n_train].astype("float32") / 255
-    return x_train, y_train[:n_train].ravel(), x_test.astype("float32") / 255, y_test.ravel()
+    photos, _ = data.load_imagenet50()
+    features, head = models.split_at_layer(models.load_vgg19().model, 10)
+    chosen = photos[list(range(settings["vgg_background"])) + [46]]  # the background photos, then image 46
+    acts = features.predict(preprocess_input(chosen.copy()), verbose=0, batch_size=10)
+    ranked = np.argsort(-head.predict([acts[-1:]], verbose=0)[0])[: settings["vgg_classes"]]
+    return head, acts[:-1], acts[-1], ranked
 
 
 def variant_vgg(name: str, settings: dict, out: Path) -> dict:
     """GradientExplainer at VGG19 layer 10 on image 46: stock, shared forward, shared forward + XLA."""
     import numpy as np
     import shap
-    from keras.applications.vgg19 import preprocess_input
 
-    from helpers import data, models
     from helpers.explainers import expected_gradients
 
-    photos, _ = data.load_imagenet50()
-    features, head = models.split_at_layer(models.load_vgg19().model, 10)
-    acts = features.predict(preprocess_input(photos.copy()), verbose=0, batch_size=10)
-    background, x = acts[: settings["vgg_background"]], acts[46]
-    ranked = np.argsort(-head.predict([x[None]], verbose=0)[0])[: settings["vgg_classes"]]
+    head, background, x, ranked = _vgg_layer10(settings)
     start = time.perf_counter()
     if name == "stock":
         values, _ = shap.GradientExplainer(head, background).shap_values(
@@ -85,20 +101,55 @@ def variant_vgg(name: str, settings: dict, out: Path) -> dict:
     return {"seconds": seconds, "peak_gib": _peak_gib()}
 
 
+def variant_sampling(name: str, settings: dict, out: Path) -> dict:
+    """Expected gradients for image 46's top class at VGG19 layer 10 (50 backgrounds): a reference from many
+    stratified draws, then shap's and stratified sampling at each size of the grid and several seeds, all in
+    this one process (one after the other, so their times compare). Each map is the 56 x 56 map the chapters
+    draw (summed over channels); returns one row per (sampling, size), averaged over the seeds."""
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    from helpers.explainers import expected_gradients
+
+    head, background, x, ranked = _vgg_layer10({**settings, "vgg_background": 50})
+
+    def explain(sampling: str, n: int, seed: int) -> tuple[np.ndarray, float]:
+        start = time.perf_counter()
+        values = expected_gradients(head, x, background, ranked[:1], nsamples=n, rseed=seed, sampling=sampling,
+                                    batch_size=25)
+        return values[..., 0].sum(axis=-1), time.perf_counter() - start
+
+    reference, _ = explain("stratified", settings["sampling_reference"], 1000)
+    top = reference.ravel() >= np.quantile(reference, 0.95)
+    rows = []
+    for sampling, grid in settings["sampling_grid"].items():
+        for n in grid:
+            errors, rhos, overlaps, seconds = [], [], [], []
+            for seed in range(settings["sampling_seeds"]):
+                values, took = explain(sampling, n, seed)
+                errors.append(float(np.linalg.norm(values - reference) / np.linalg.norm(reference)))
+                rhos.append(float(spearmanr(values.ravel(), reference.ravel()).statistic))
+                overlaps.append(float((top & (values.ravel() >= np.quantile(values, 0.95))).sum() / top.sum()))
+                seconds.append(took)
+            rows.append({"sampling": sampling, "nsamples": n, "rel_error": float(np.mean(errors)),
+                         "spearman": float(np.mean(rhos)), "top5_overlap": float(np.mean(overlaps)),
+                         "seconds": float(np.mean(seconds))})
+    return {"rows": rows, "reference_samples": settings["sampling_reference"], "seeds": settings["sampling_seeds"]}
+
+
 def variant_deep(name: str, settings: dict, out: Path) -> dict:
     """DeepExplainer on the CIFAR-10 CNN: stock shap against the chunked background."""
     import numpy as np
     import shap
 
-    from helpers import data, models
+    from helpers import cifar, data, models
     from helpers.explainers import deep_shap_values
 
-    x_train, y_train, x_test, y_test = _cifar(settings, settings["deep_train_images"])
+    loaded = cifar.load(settings["deep_train_images"])
     model = models.cifar_cnn()
-    models.train_classifier(model, x_train, y_train, epochs=2)
-    images = x_test[data.one_per_class(y_test)][: settings["images"]]
-    rng = np.random.default_rng(0)
-    background = x_train[rng.choice(len(x_train), settings["deep_background"], replace=False)]
+    models.train_classifier(model, loaded.x_train, loaded.y_train, epochs=2)
+    images = loaded.x_test[data.one_per_class(loaded.y_test)][: settings["images"]]
+    background = cifar.draw_background(loaded.x_train, settings["deep_background"], seed=0)
     start = time.perf_counter()
     if name == "stock":
         values = shap.DeepExplainer(model, background).shap_values(images)
@@ -109,16 +160,47 @@ def variant_deep(name: str, settings: dict, out: Path) -> dict:
     return {"seconds": seconds, "peak_gib": _peak_gib()}
 
 
-def variant_train(name: str, settings: dict, out: Path) -> dict:
-    """Train this book's CNN or the seed's with the same schedule; report time and test accuracy."""
-    from helpers import models
+def previous_cifar_cnn(seed: int = 0):
+    """The CNN of the book's previous edition (for comparison only): three valid-padded convolution + pooling
+    blocks of 32, 64 and 64 filters, dropout 0.3 and a dense layer of 128; trained 15 epochs, batch 64."""
+    import keras
+    from keras import layers
 
-    x_train, y_train, x_test, y_test = _cifar(settings, settings["train_images"])
-    model = models.cifar_cnn() if name == "book" else models.original_cifar_cnn()
-    start = time.perf_counter()
-    models.train_classifier(model, x_train, y_train, epochs=settings["epochs"], batch_size=64)
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([
+        keras.Input((32, 32, 3)),
+        layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(),
+        layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(),
+        layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(),
+        layers.Flatten(), layers.Dropout(0.3), layers.Dense(128, activation="relu"), layers.Dense(10, "softmax"),
+    ], name="previous_cnn")
+
+
+def variant_train(name: str, settings: dict, out: Path) -> dict:
+    """Train one CIFAR-10 network on the book's data; report its training time and test accuracy.
+
+    ``book-full`` and ``book-quick``: the book's CNN with each profile's recipe (helpers.cifar.book_recipe);
+    ``previous`` and ``original``: the previous edition's CNN and the original notebook's, with the previous
+    edition's schedule (15 epochs, batch 64, plain Adam)."""
+    from helpers import cifar, models
+    from helpers.config import seed_everything
+
+    os.environ["SHAP_BOOK_PROFILE"] = "quick" if name == "book-quick" else "full"
+    recipe = cifar.book_recipe()
+    loaded = cifar.load(recipe.train_images)
+    if name.startswith("book"):
+        model = models.cifar_cnn(seed=recipe.seed)
+        start = time.perf_counter()
+        models.train_classifier(model, loaded.x_train, loaded.y_train, epochs=recipe.epochs,
+                                batch_size=recipe.batch_size, seed=recipe.seed)
+    else:
+        model = previous_cifar_cnn() if name == "previous" else models.original_cifar_cnn()
+        start = time.perf_counter()
+        seed_everything(0)
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.fit(loaded.x_train, loaded.y_train, epochs=15, batch_size=64, validation_split=0.1, verbose=0)
     seconds = time.perf_counter() - start
-    accuracy = float((model.predict(x_test, verbose=0).argmax(1) == y_test).mean())
+    accuracy = float((model.predict(loaded.x_test, verbose=0).argmax(1) == loaded.y_test).mean())
     return {"seconds": seconds, "peak_gib": _peak_gib(), "accuracy": accuracy, "weights": model.count_params()}
 
 
@@ -153,7 +235,8 @@ def forward_flops(model) -> float:
     return total
 
 
-VARIANTS = {"vgg": variant_vgg, "deep": variant_deep, "train": variant_train, "flops": variant_flops}
+VARIANTS = {"vgg": variant_vgg, "sampling": variant_sampling, "deep": variant_deep, "train": variant_train,
+            "flops": variant_flops}
 
 
 def run_variant(part: str, name: str, profile: str, folder: Path) -> dict:
@@ -168,7 +251,7 @@ def run_variant(part: str, name: str, profile: str, folder: Path) -> dict:
     return result
 
 
-# ---- the report ------------------------------------------------------------------------------------------
+# ---- the parts -------------------------------------------------------------------------------------------
 
 def agreement(reference: Path, candidate: Path) -> tuple[float, float]:
     """(max |difference| / max |reference|, minimum over classes of Spearman rho of |attribution|)."""
@@ -182,11 +265,131 @@ def agreement(reference: Path, candidate: Path) -> tuple[float, float]:
     return rel, float(min(rhos))
 
 
+def part_chapters(profile: str, folder: Path) -> dict:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from chapters import run_chapter
+    from helpers.book import notebook_chapters
+
+    results = {}
+    profiles = ("quick",) if profile == "quick" else ("full", "quick")
+    for chapter_profile in profiles:
+        shutil.rmtree(ROOT / "chapters" / "artifacts", ignore_errors=True)  # as in a fresh clone
+        for path in notebook_chapters():
+            results.setdefault(path.stem, {})[chapter_profile] = run_chapter(path, chapter_profile)
+            print(f"  {path.stem} ({chapter_profile}): {results[path.stem][chapter_profile]}", flush=True)
+    return results
+
+
+def part_vgg(profile: str, folder: Path, hw: dict) -> dict:
+    runs = {name: run_variant("vgg", name, profile, folder) for name in ("stock", "shared", "shared+xla")}
+    s = SETTINGS[profile]
+    rows = []
+    for name, r in runs.items():
+        rel, rho = agreement(runs["stock"]["values"], r["values"])
+        rows.append({"variant": name, "seconds": r["seconds"], "peak_gib": r["peak_gib"], "max_rel_diff": rel,
+                     "min_spearman_abs": rho})
+    return {"rows": rows, "flops_per_sample": hw["vgg_head"], "gflops": hw["gflops"], "samples": s["vgg_samples"],
+            "classes": s["vgg_classes"], "background": s["vgg_background"]}
+
+
+def part_sampling(profile: str, folder: Path) -> dict:
+    result = run_variant("sampling", "-", profile, folder)
+    result.pop("values")
+    return result
+
+
+def part_deep(profile: str, folder: Path, hw: dict) -> dict:
+    runs = {name: run_variant("deep", name, profile, folder) for name in ("stock", "chunked")}
+    s = SETTINGS[profile]
+    rows = []
+    for name, r in runs.items():
+        rel, rho = agreement(runs["stock"]["values"], r["values"])
+        rows.append({"variant": name, "seconds": r["seconds"], "peak_gib": r["peak_gib"], "max_rel_diff": rel,
+                     "min_spearman_abs": rho})
+    return {"rows": rows, "flops_per_forward": hw["cifar_cnn"], "gflops": hw["gflops"],
+            "background": s["deep_background"], "images": s["images"]}
+
+
+def part_training(profile: str, folder: Path) -> dict:
+    results = {}
+    for name in ("book-full", "previous", "original", "book-quick"):
+        run = run_variant("train", name, profile, folder)
+        results[name.removeprefix("book-")] = {k: v for k, v in run.items() if k != "values"}
+    return results
+
+
+# ---- the report ------------------------------------------------------------------------------------------
+
+def report(results: dict) -> str:
+    """The Markdown tables of ``results`` (as stored in results.json)."""
+    out = [f"Measured on {results['date']}, {results['machine']}, Python {results['python']}. VGG19 weights: "
+           f"{results['vgg_weights']}.", ""]
+    if "chapters" in results:
+        out += ["**Chapters** (each in a fresh kernel, in reading order, starting without saved models)", "",
+                "| chapter | full: time | full: peak memory | quick: time | quick: peak memory |",
+                "|---|---|---|---|---|"]
+        for name, runs in results["chapters"].items():
+            cells = [f"{runs[p]['seconds']:.0f} s | {runs[p]['peak_gib']:.1f} GiB" if p in runs else "– | –"
+                     for p in ("full", "quick")]
+            out.append(f"| {name} | {' | '.join(cells)} |")
+        out.append("")
+    if "vgg" in results:
+        vgg = results["vgg"]
+        n, k = vgg["samples"], vgg["classes"]
+        out += [f"**GradientExplainer, VGG19 layer 10, image 46** ({vgg['background']} backgrounds, {n} samples, "
+                f"{k} ranked classes)",
+                "", "| variant | time (s) | vs stock | peak memory (GiB) | max rel. difference | min Spearman of abs |",
+                "|---|---|---|---|---|---|"]
+        stock = vgg["rows"][0]["seconds"]
+        for r in vgg["rows"]:
+            out.append(f"| {r['variant']} | {r['seconds']:.1f} | {stock / r['seconds']:.2f}x | {r['peak_gib']:.1f} | "
+                       f"{r['max_rel_diff']:.1e} | {r['min_spearman_abs']:.4f} |")
+        f = vgg["flops_per_sample"]
+        floor = n * (1 + k) * f / (vgg["gflops"] * 1e9)
+        out += ["", f"Floor: the head's forward pass is {f / 1e9:.1f} GFLOP per sample and an input gradient about "
+                f"as much again, so one forward pass shared by {k} backward passes for {n} samples is "
+                f"{n * (1 + k) * f / 1e12:.1f} TFLOP: **{floor:.0f} s** at the measured {vgg['gflops']:.0f} GFLOP/s "
+                f"(stock shap does {n * k * 2 * f / 1e12:.1f} TFLOP).", ""]
+    if "sampling" in results:
+        sm = results["sampling"]
+        out += [f"**Expected-gradients sampling, VGG19 layer 10, image 46, top class** (50 backgrounds; against a "
+                f"reference of {sm['reference_samples']} stratified draws; mean over {sm['seeds']} seeds)", "",
+                "| sampling | nsamples | relative error | Spearman (signed) | top-5% overlap | time (s) |",
+                "|---|---|---|---|---|---|"]
+        for r in sm["rows"]:
+            out.append(f"| {r['sampling']} | {r['nsamples']} | {r['rel_error']:.3f} | {r['spearman']:.3f} | "
+                       f"{r['top5_overlap']:.2f} | {r['seconds']:.1f} |")
+        out.append("")
+    if "deep" in results:
+        deep = results["deep"]
+        out += [f"**DeepExplainer, CIFAR-10 CNN** ({deep['background']} backgrounds, {deep['images']} images, "
+                "10 classes)", "",
+                "| variant | time (s) | vs stock | peak memory (GiB) | max rel. difference | min Spearman of abs |",
+                "|---|---|---|---|---|---|"]
+        stock = deep["rows"][0]["seconds"]
+        for r in deep["rows"]:
+            out.append(f"| {r['variant']} | {r['seconds']:.1f} | {stock / r['seconds']:.2f}x | {r['peak_gib']:.1f} | "
+                       f"{r['max_rel_diff']:.1e} | {r['min_spearman_abs']:.4f} |")
+        out.append("")
+    if "training" in results:
+        labels = {"full": "this book's CNN, full-profile recipe", "quick": "this book's CNN, quick-profile recipe",
+                  "previous": "the previous edition's CNN (15 epochs)",
+                  "original": "the original notebook's CNN (bug included, 15 epochs)"}
+        out += ["**CIFAR-10 training** (the offline subset: 10 000 training images, 10% held out for validation; "
+                "2 000 test images)", "", "| model | weights | training time (s) | test accuracy |",
+                "|---|---|---|---|"]
+        for name, label in labels.items():
+            r = results["training"][name]
+            out.append(f"| {label} | {r['weights']:,} | {r['seconds']:.0f} | {r['accuracy']:.3f} |")
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the script works, in a minute")
-    parser.add_argument("--no-chapters", action="store_true", help="skip part 1 (the chapters' run times)")
-    parser.add_argument("--write", action="store_true", help="save the tables to benchmarks/results.md")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the script works; never written")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, from {', '.join(PARTS)}")
+    parser.add_argument("--write", action="store_true", help="store results.json and regenerate results.md")
     parser.add_argument("--variant", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variant:
@@ -203,73 +406,40 @@ def main() -> None:
 
     import tempfile
 
+    from helpers.models import vgg19_weights_file
+
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        sys.exit(f"unknown parts {unknown}: choose from {', '.join(PARTS)}")
+    if args.quick and args.write:
+        sys.exit("--quick numbers mean nothing: they are never written")
     profile = "quick" if args.quick else "full"
-    s = SETTINGS[profile]
-    lines = [f"Measured on {time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, "
-             f"Python {platform.python_version()}, `{profile}` benchmark settings.", ""]
-
-    def emit(*rows: str) -> None:
-        for row in rows:
-            print(row, flush=True)
-            lines.append(row)
-
+    results = json.loads(RESULTS_JSON.read_text()) if args.write and RESULTS_JSON.is_file() else {}
+    # the measurements are stored as plain numbers; the variants' .npy files live only during the run
+    results.update(date=time.strftime("%Y-%m-%d"), python=platform.python_version(),
+                   machine=f"{platform.machine()}, {os.cpu_count()} cores",
+                   vgg_weights="ImageNet" if vgg19_weights_file() else "random stand-in (same cost)")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        if not args.no_chapters:
-            from chapters import notebook_chapters, run_chapter
-
-            emit("**Chapters, full profile**", "", "| chapter | wall time (s) | peak memory (GiB) |", "|---|---|---|")
-            for path in notebook_chapters():
-                r = run_chapter(path, "quick" if args.quick else "full")
-                emit(f"| {path.stem} | {r['seconds']:.0f} | {r['peak_gib']:.1f} |")
-            emit("")
-
-        hw = run_variant("flops", "-", profile, folder)
-        from helpers.models import vgg19_weights_file
-
-        weights = "ImageNet" if vgg19_weights_file() else "random stand-in (same cost)"
-        emit(f"Measured float32 matmul throughput: **{hw['gflops']:.0f} GFLOP/s**. VGG19 weights: {weights}.", "")
-
-        n, k, nb = s["vgg_samples"], s["vgg_classes"], s["vgg_background"]
-        emit(f"**GradientExplainer, VGG19 layer 10, image 46** ({nb} backgrounds, {n} samples, {k} ranked classes)",
-             "", "| variant | time (s) | vs stock | peak memory (GiB) | max rel. difference | min Spearman of abs |",
-             "|---|---|---|---|---|---|")
-        runs = {name: run_variant("vgg", name, profile, folder) for name in ("stock", "shared", "shared+xla")}
-        for name, r in runs.items():
-            rel, rho = agreement(runs["stock"]["values"], r["values"])
-            emit(f"| {name} | {r['seconds']:.1f} | {runs['stock']['seconds'] / r['seconds']:.2f}x | "
-                 f"{r['peak_gib']:.1f} | {rel:.1e} | {rho:.4f} |")
-        f = hw["vgg_head"]
-        floor = n * (f + k * f) / (hw["gflops"] * 1e9)
-        emit("", f"Floor: the head's forward pass is {f / 1e9:.1f} GFLOP per sample and an input gradient about as "
-             f"much again, so one forward pass shared by {k} backward passes for {n} samples is "
-             f"{n * (1 + k) * f / 1e12:.1f} TFLOP: **{floor:.0f} s** at the measured throughput "
-             f"(stock shap does {n * k * 2 * f / 1e12:.1f} TFLOP).", "")
-
-        nbg, ni = s["deep_background"], s["images"]
-        emit(f"**DeepExplainer, CIFAR-10 CNN** ({nbg} backgrounds, {ni} images, 10 classes)", "",
-             "| variant | time (s) | vs stock | peak memory (GiB) | max rel. difference | min Spearman of abs |",
-             "|---|---|---|---|---|---|")
-        runs = {name: run_variant("deep", name, profile, folder) for name in ("stock", "chunked")}
-        for name, r in runs.items():
-            rel, rho = agreement(runs["stock"]["values"], r["values"])
-            emit(f"| {name} | {r['seconds']:.1f} | {runs['stock']['seconds'] / r['seconds']:.2f}x | "
-                 f"{r['peak_gib']:.1f} | {rel:.1e} | {rho:.4f} |")
-        f = hw["cifar_cnn"]
-        work = ni * 10 * 2 * nbg * 2 * f
-        emit("", f"Floor: {f / 1e6:.0f} MFLOP per forward pass; each image and class pushes {2 * nbg} inputs forward "
-             f"and back, {work / 1e12:.2f} TFLOP in all: **{work / (hw['gflops'] * 1e9):.0f} s** at the measured "
-             "throughput.", "")
-
-        emit(f"**CIFAR-10 training** ({s['epochs']} epochs, batch 64, "
-             f"{'all' if s['train_images'] is None else s['train_images']} training images, 10% held out)", "",
-             "| model | weights | time (s) | test accuracy |", "|---|---|---|---|")
-        for name, label in (("book", "this book's CNN"), ("seed", "the seed's CNN (bug included)")):
-            r = run_variant("train", name, profile, folder)
-            emit(f"| {label} | {r['weights']:,} | {r['seconds']:.0f} | {r['accuracy']:.3f} |")
-
+        hw = run_variant("flops", "-", profile, folder) if {"vgg", "deep"} & set(parts) else {}
+        for part in parts:
+            print(f"part {part} ...", flush=True)
+            if part == "chapters":
+                results["chapters"] = part_chapters(profile, folder)
+            elif part == "vgg":
+                results["vgg"] = part_vgg(profile, folder, hw)
+            elif part == "sampling":
+                results["sampling"] = part_sampling(profile, folder)
+            elif part == "deep":
+                results["deep"] = part_deep(profile, folder, hw)
+            elif part == "training" and SETTINGS[profile]["training"]:
+                results["training"] = part_training(profile, folder)
+    text = report(results)
+    print(text)
     if args.write:
-        (ROOT / "benchmarks" / "results.md").write_text("\n".join(lines) + "\n")
+        RESULTS_JSON.write_text(json.dumps(results, indent=1) + "\n")
+        RESULTS_MD.write_text(text)
 
 
 if __name__ == "__main__":

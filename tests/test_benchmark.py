@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.skipif(not config.data_dir(), reason="needs SHAP_BOOK_DATA (the offline data directory)")
 def test_benchmark_runs_and_fast_variants_agree_with_stock():
     env = {**os.environ, "SHAP_BOOK_ALLOW_STANDIN_WEIGHTS": "1"}
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--no-chapters"],
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick",
+                           "--parts", "vgg,sampling,deep"],
                           capture_output=True, text=True, env=env, timeout=1200, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = re.findall(r"^\| (shared|shared\+xla|chunked) \|.*\| ([0-9.e+-]+) \| ([0-9.]+) \|$", done.stdout, re.M)
@@ -26,4 +27,5 @@ def test_benchmark_runs_and_fast_variants_agree_with_stock():
         # float32 gradients through VGG19's 16-layer head differ in the last digits from shap's graph
         # (measured: 1.8e-3 of the largest value on stand-in weights); the ranking must not change.
         assert float(rel) < 1e-2 and float(rho) > 0.999, f"{name} differs from stock shap: {rel}, {rho}"
-    assert "this book's CNN" in done.stdout and "the seed's CNN" in done.stdout
+    sampling = re.findall(r"^\| (shap|stratified) \| (\d+) \| ([0-9.]+) \|", done.stdout, re.M)
+    assert [(s, int(n)) for s, n, _ in sampling] == [("shap", 2), ("shap", 4), ("stratified", 2), ("stratified", 4)]
