@@ -7,7 +7,7 @@ from it, so no time is written by hand:
   the quick profile (2-core CPU, measured 2026-11-25)" for ``chapters/NAME``;
 - the directive ``{chapter-costs}`` renders the table of every chapter (the teachers' table);
 - the role ``{benchmark-value}`KEY.KEY:FORMAT``` renders any other measured value, e.g.
-  ``{benchmark-value}`training.quick.accuracy:.2f```.
+  ``{benchmark-value}`training.quick.accuracy:.2f``` (a number among the keys indexes a list).
 
 A chapter missing from the file renders as "not measured yet", and the build warns (so `-W` fails): run the
 benchmark after adding a chapter.
@@ -66,7 +66,10 @@ class BenchmarkValueRole(SphinxRole):
         path, _, spec = self.text.partition(":")
         value = _results()
         for key in path.split("."):
-            value = value.get(key) if isinstance(value, dict) else None
+            if isinstance(value, list) and key.isdigit() and int(key) < len(value):
+                value = value[int(key)]
+            else:
+                value = value.get(key) if isinstance(value, dict) else None
         if value is None:
             LOGGER.warning(f"{path!r} is not in {RESULTS.name}: run benchmarks/run.py --write",
                            location=self.get_location())

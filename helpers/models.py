@@ -117,25 +117,29 @@ def split_at_layer(model, layer_index: int):
 
 
 def cifar_cnn(n_classes: int = 10, seed: int = 0):
-    """The CNN this book trains on CIFAR-10: three convolution + pooling blocks, each fed by the one before.
+    """The CNN this book trains on CIFAR-10: three convolution blocks, each fed by the one before.
 
-    About 90 000 weights: small enough to train in about a minute on a 2-core CPU, and built only from layers
-    that shap's DeepExplainer knows how to propagate through (Conv2D, ReLU, max pooling, Dense, softmax).
+    Each block is a 3 x 3 convolution (padding "same", so the border pixels feed as many units as the
+    centre), 2 x 2 max pooling, batch normalisation and ReLU, with 32, 64 and 128 filters; then dropout, a
+    dense layer of 128 and the softmax. Pooling comes before normalisation and ReLU so that those run on a
+    quarter of the values (ReLU commutes with max pooling; normalising after pooling is a choice that trains
+    as well here, and costs less). About 360 000 weights, trained in about a minute on a 2-core CPU
+    (:func:`train_classifier`), and built only from operations shap's DeepExplainer propagates through:
+    convolution, max pooling, batch normalisation (an affine map once trained), ReLU, dense and softmax.
     Its initial weights depend only on ``seed``, so every chapter that builds it gets the same network.
     """
     import keras
     from keras import layers
 
     keras.utils.set_random_seed(seed)
+    blocks = []
+    for filters in (32, 64, 128):
+        blocks += [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.MaxPooling2D(),
+                   layers.BatchNormalization(), layers.Activation("relu")]
     return keras.Sequential(
         [
             keras.Input((32, 32, 3)),
-            layers.Conv2D(32, 3, activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Conv2D(64, 3, activation="relu"),
-            layers.MaxPooling2D(),
-            layers.Conv2D(64, 3, activation="relu"),
-            layers.MaxPooling2D(),
+            *blocks,
             layers.Flatten(),
             layers.Dropout(0.3),
             layers.Dense(128, activation="relu"),
@@ -143,6 +147,20 @@ def cifar_cnn(n_classes: int = 10, seed: int = 0):
         ],
         name="cifar_cnn",
     )
+
+
+def augment(images: np.ndarray, rng: np.random.Generator, shift: int = 2) -> np.ndarray:
+    """A randomly flipped and shifted copy of a batch of images ``(N, H, W, C)``: each image is mirrored left to
+    right with probability 1/2 and moved by up to ``shift`` pixels in each direction (the border reflected).
+    New variations of the same photos every epoch, so the network learns the object, not the pixel grid."""
+    images = np.asarray(images)
+    n, height, width, _ = images.shape
+    flipped = np.where(rng.random(n)[:, None, None, None] < 0.5, images[:, :, ::-1], images)
+    padded = np.pad(flipped, ((0, 0), (shift, shift), (shift, shift), (0, 0)), mode="reflect")
+    dy, dx = rng.integers(0, 2 * shift + 1, size=(2, n))
+    rows = (dy[:, None] + np.arange(height))[:, :, None]
+    cols = (dx[:, None] + np.arange(width))[:, None, :]
+    return padded[np.arange(n)[:, None, None], rows, cols]
 
 
 def original_cifar_cnn(n_classes: int = 10, seed: int = 0):
@@ -174,12 +192,16 @@ def original_cifar_cnn(n_classes: int = 10, seed: int = 0):
 
 
 def train_classifier(model, x, y, epochs: int, batch_size: int = 64, validation_fraction: float = 0.1,
-                     seed: int = 0) -> dict[str, list[float]]:
+                     seed: int = 0, learning_rate: float = 3e-3) -> dict[str, list[float]]:
     """Compile ``model`` with Adam and cross-entropy, train it, and return the per-epoch history.
 
-    The last ``validation_fraction`` of ``(x, y)`` is held out for validation (Keras's ``validation_split``;
-    shuffle the data first if it is ordered). Seeded, so a run repeats its numbers.
+    The last ``validation_fraction`` of ``(x, y)`` is held out for validation (shuffle the data first if it is
+    ordered). Every epoch sees a new randomly flipped and shifted copy of the other images (:func:`augment`),
+    and the learning rate falls from ``learning_rate`` to zero along a cosine over the whole run. Seeded, so a
+    run repeats its numbers.
     """
+    import keras
+
     from helpers.config import seed_everything
 
     x, y = np.asarray(x), np.asarray(y).ravel()
@@ -191,9 +213,20 @@ def train_classifier(model, x, y, epochs: int, batch_size: int = 64, validation_
     if not 0 < validation_fraction < 1:
         raise InputError(f"validation_fraction={validation_fraction} must lie strictly between 0 and 1.")
     seed_everything(seed)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    fitted = model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_split=validation_fraction, verbose=0)
-    return fitted.history
+    held_out = max(1, round(len(x) * validation_fraction))
+    x_fit, y_fit, x_val, y_val = x[:-held_out], y[:-held_out], x[-held_out:], y[-held_out:]
+    steps = epochs * -(-len(x_fit) // batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    rng = np.random.default_rng(seed)
+    history: dict[str, list[float]] = {}
+    for _ in range(epochs):
+        fitted = model.fit(augment(x_fit, rng), y_fit, epochs=1, batch_size=batch_size, verbose=0,
+                           validation_data=(x_val, y_val))
+        for key, values in fitted.history.items():
+            history.setdefault(key, []).extend(float(v) for v in values)
+    return history
 
 
 def reinitialise_top_layers(model, count: int, seed: int = 0):

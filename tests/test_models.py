@@ -90,7 +90,7 @@ def test_original_cnn_keeps_only_its_last_convolution():
 def test_cifar_cnn_chains_its_blocks():
     model = models.cifar_cnn()
     convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
-    assert [c.filters for c in convolutions] == [32, 64, 64]
+    assert [c.filters for c in convolutions] == [32, 64, 128]
     assert model.output_shape == (None, 10)
 
 
@@ -113,3 +113,15 @@ def test_cnn_builders_depend_only_on_their_seed():
     keras.utils.set_random_seed(99)  # whatever came before
     np.testing.assert_array_equal(models.cifar_cnn(seed=3).get_weights()[0], first[0])
     assert not np.allclose(models.cifar_cnn(seed=4).get_weights()[0], first[0])
+
+
+def test_augment_flips_and_shifts_each_image():
+    rng = np.random.default_rng(0)
+    images = rng.random((40, 8, 8, 3)).astype("float32")
+    unshifted = models.augment(images, np.random.default_rng(1), shift=0)
+    mirrored = [np.array_equal(a, b[:, ::-1]) for a, b in zip(unshifted, images, strict=True)]
+    same = [np.array_equal(a, b) for a, b in zip(unshifted, images, strict=True)]
+    assert all(m or s for m, s in zip(mirrored, same, strict=True)) and 5 < sum(mirrored) < 35
+    shifted = models.augment(images, np.random.default_rng(1), shift=2)
+    assert shifted.shape == images.shape and not np.array_equal(shifted, unshifted)
+    np.testing.assert_array_equal(shifted, models.augment(images, np.random.default_rng(1), shift=2))
