@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from helpers import validate
 from helpers.errors import InputError
 
 
@@ -18,8 +19,13 @@ def completeness_table(
     the background, shape ``(n_outputs,)``; ``classes`` the K output indexes explained. Returns one row per
     class: ``class``, ``sum`` (of attributions), ``target`` (f(x) - E f(background)) and ``gap``.
     """
-    values = np.asarray(values)
-    classes = np.asarray(classes)
+    values = validate.finite("values", values)
+    f_x = validate.finite("f_x", f_x)
+    f_background_mean = validate.finite("f_background_mean", f_background_mean)
+    if f_x.ndim != 1 or f_x.shape != f_background_mean.shape:
+        raise InputError(f"f_x {f_x.shape} and f_background_mean {f_background_mean.shape} must be one output "
+                         "vector each, of the same length: pass one image's outputs, e.g. model(x)[0].")
+    classes = validate.class_indexes("classes", np.atleast_1d(classes), f_x.shape[0])
     if values.shape[-1] != classes.shape[0]:
         raise InputError(f"values has {values.shape[-1]} classes on its last axis but {classes.shape[0]} class "
                          "indexes were given; pass the indexes that shap returned with the values.")
@@ -35,9 +41,14 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman rank correlation between two attribution maps of the same shape (flattened)."""
     from scipy.stats import spearmanr
 
-    a, b = np.asarray(a), np.asarray(b)
+    a, b = validate.finite("a", a), validate.finite("b", b)
     if a.shape != b.shape:
         raise InputError(f"the maps have different shapes {a.shape} and {b.shape}; compare maps of one image.")
+    for name, m in (("a", a), ("b", b)):
+        if np.ptp(m) == 0:
+            raise InputError(f"map {name} is constant ({m.ravel()[0]:g} everywhere): it ranks no pixel above "
+                             "another, so its rank correlation is undefined. An all-zero map usually means an "
+                             "explanation against a background equal to the input, or a dead network; check it.")
     return float(spearmanr(a.ravel(), b.ravel()).statistic)
 
 
@@ -46,7 +57,7 @@ def pixel_order(attribution: np.ndarray) -> np.ndarray:
 
     Ties keep their original order (a stable sort), so a constant map gives the identity order.
     """
-    attribution = np.asarray(attribution)
+    attribution = validate.finite("attribution", attribution)
     if attribution.ndim != 3:
         raise InputError(f"attribution must be one image's map (H, W, C), got shape {attribution.shape}.")
     return np.argsort(-attribution.sum(axis=-1).ravel(), kind="stable")
@@ -62,8 +73,16 @@ def deletion_insertion(model, image: np.ndarray, order: np.ndarray, class_index:
     output for ``class_index`` after 0, 1, ..., ``steps`` blocks. A faithful attribution makes deletion fall
     fast and insertion rise fast.
     """
-    image = np.asarray(image, dtype=np.float32)
-    baseline = np.broadcast_to(np.asarray(baseline, dtype=np.float32), image.shape)
+    image = validate.finite("image", image).astype(np.float32)
+    baseline = validate.finite("baseline", baseline).astype(np.float32)
+    try:
+        baseline = np.broadcast_to(baseline, image.shape)
+    except ValueError:
+        raise InputError(f"baseline {baseline.shape} does not fit the image {image.shape}: pass one value, one "
+                         "value per channel, or an image of the same shape.") from None
+    validate.same_scale("image", image, "baseline", baseline)
+    validate.class_indexes("class_index", class_index, model.output_shape[-1])
+    steps = validate.positive_int("steps", steps)
     height, width = image.shape[:2]
     order = np.asarray(order)
     if image.ndim != 3 or sorted(order.tolist()) != list(range(height * width)):
@@ -83,7 +102,7 @@ def deletion_insertion(model, image: np.ndarray, order: np.ndarray, class_index:
 
 def area_under_curve(scores: np.ndarray) -> float:
     """Area under a deletion or insertion curve, with the fraction of pixels taken running from 0 to 1."""
-    scores = np.asarray(scores, dtype=float)
+    scores = validate.finite("scores", scores).astype(float)
     if scores.ndim != 1 or len(scores) < 2:
         raise InputError(f"a curve needs at least two points, got shape {scores.shape}.")
     return float(np.trapezoid(scores, dx=1 / (len(scores) - 1)))
@@ -93,7 +112,7 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """Structural similarity of two maps of the same shape (scikit-image), over their joint value range."""
     from skimage.metrics import structural_similarity
 
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    a, b = validate.finite("a", a).astype(float), validate.finite("b", b).astype(float)
     if a.shape != b.shape or a.ndim != 2:
         raise InputError(f"ssim compares two 2-D maps of one shape, got {a.shape} and {b.shape}.")
     span = max(a.max(), b.max()) - min(a.min(), b.min())
@@ -106,7 +125,7 @@ def agreement(a: np.ndarray, b: np.ndarray) -> dict[str, np.ndarray]:
     ``magnitude`` ranks pixels by |attribution| summed over channels (where the model looks); ``signed`` by
     the signed sum (whether each pixel argues for or against). Returns both, one value per image.
     """
-    a, b = np.asarray(a), np.asarray(b)
+    a, b = validate.finite("a", a), validate.finite("b", b)
     if a.shape != b.shape or a.ndim != 4:
         raise InputError(f"agreement compares two batches of maps (N, H, W, C) of one shape, got {a.shape} "
                          f"and {b.shape}.")

@@ -75,10 +75,18 @@ def read_imagenet50(folder: Path, size: int = IMAGE_SIZE) -> tuple[np.ndarray, n
     labels_file = folder / IMAGENET50_LABELS
     if not labels_file.is_file():
         raise _missing(labels_file, "The imagenet50 labels file")
-    labels = np.loadtxt(labels_file, ndmin=1)
+    try:
+        labels = np.loadtxt(labels_file, ndmin=1)
+    except ValueError as err:
+        raise DataError(f"{labels_file} is corrupt: it must hold one number per line ({err}). Copy it again, or "
+                        "prepare the data directory again.") from None
     array = folder / IMAGENET50_ARRAY
     if array.is_file() and size == IMAGE_SIZE:
-        images = np.load(array).astype(np.float32)
+        try:
+            images = np.load(array).astype(np.float32)
+        except (OSError, ValueError, EOFError) as err:
+            raise DataError(f"{array} is corrupt: NumPy cannot read it ({err}). Prepare the data directory "
+                            "again.") from None
         if images.shape != (len(labels), size, size, 3):
             raise DataError(f"{array} holds an array of shape {images.shape}, not ({len(labels)}, {size}, {size}, "
                             "3). Prepare the data directory again.")
@@ -144,8 +152,20 @@ def load_cifar10() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.
             raise _missing(path, "The offline CIFAR-10 file")
         if checksum(path) != CIFAR10_SHA256:
             raise DataError(f"{path} is corrupt (its SHA-256 is not {CIFAR10_SHA256}). Copy it again.")
-    with np.load(path) as arrays:
-        return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+    # the full file has no fixed checksum (prepare-data writes it from Keras's checked download): check what
+    # it holds instead, and never fall back to a download while SHAP_BOOK_DATA is set
+    try:
+        with np.load(path) as arrays:
+            (x_train, y_train), (x_test, y_test) = [(arrays[f"x_{part}"], arrays[f"y_{part}"])
+                                                     for part in ("train", "test")]
+    except Exception as err:  # BadZipFile, zlib.error, KeyError, ValueError, OSError: a damaged or wrong file
+        raise DataError(f"{path} is corrupt: NumPy cannot read x_train, y_train, x_test and y_test from it "
+                        f"({type(err).__name__}: {err}). Prepare the data directory again.") from None
+    for x, y, part in ((x_train, y_train, "train"), (x_test, y_test, "test")):
+        if x.ndim != 4 or x.shape[1:] != (32, 32, 3) or x.dtype != np.uint8 or len(y) != len(x):
+            raise DataError(f"{path} is corrupt: x_{part} has shape {x.shape} and dtype {x.dtype} with {len(y)} "
+                            "labels, not (N, 32, 32, 3) uint8 with N labels. Prepare the data directory again.")
+    return (x_train, y_train), (x_test, y_test)
 
 
 def imagenet_class_names() -> list[str]:
@@ -163,6 +183,10 @@ def imagenet_class_names() -> list[str]:
         expected = cache_dir / "models" / CLASS_INDEX_FILE
         if not expected.is_file():
             raise _missing(expected, "The ImageNet class index")
+        # keras.utils.get_file downloads again when the hash does not match: refuse a corrupt copy here instead
+        if checksum(expected, "md5") != CLASS_INDEX_MD5:
+            raise DataError(f"{expected} is corrupt (its MD5 is not {CLASS_INDEX_MD5}). Copy it again, or prepare "
+                            f"the data directory again; nothing is downloaded while {DATA_VAR} is set.")
     try:
         path = keras.utils.get_file(
             CLASS_INDEX_FILE,
@@ -184,12 +208,15 @@ def imagenet_class_names() -> list[str]:
 def top_classes(probabilities: np.ndarray, names: Sequence[str], k: int = 5) -> list[tuple[int, str, float]]:
     """Return the ``k`` most probable classes of one prediction as ``(index, name, probability)``."""
     probabilities = np.asarray(probabilities)
+    if np.issubdtype(probabilities.dtype, np.floating) and not np.isfinite(probabilities).all():
+        raise InputError("probabilities hold NaN or infinite values: the model's output is broken (check its input "
+                         "for NaN, or its weights); there is nothing to rank.")
     if probabilities.ndim != 1 or probabilities.shape[0] != len(names):
         raise InputError(
             f"top_classes expects one prediction of shape ({len(names)},), got {probabilities.shape}; "
             "pass a single row, e.g. probs[0]."
         )
-    if not 1 <= k <= len(names):
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= len(names):
         raise InputError(f"k={k} is out of range; choose 1 <= k <= {len(names)}.")
     order = np.argsort(-probabilities, kind="stable")[:k]
     return [(int(i), names[i], float(probabilities[i])) for i in order]

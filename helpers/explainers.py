@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from helpers import validate
 from helpers.errors import InputError
+from helpers.shap_guard import guarded
 
 
+@guarded()
 def deep_shap_values(model, background: np.ndarray, images: np.ndarray, chunk_size: int = 50
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Return ``shap.DeepExplainer(model, background).shap_values(images)`` and its expected value, faster.
@@ -19,9 +22,13 @@ def deep_shap_values(model, background: np.ndarray, images: np.ndarray, chunk_si
     graphs are reused), and the chunk results are averaged, weighted by chunk size: the same average, in
     smaller batches. Returns the values ``(N, H, W, C, K)`` and the expected value ``(K,)``, the model's mean
     output over the whole background. shap's own additivity check is left to the caller (check it!).
+    It runs inside :class:`helpers.shap_guard.guarded`: a failure leaves TensorFlow's gradients intact.
     """
     import shap
 
+    validate.batch("background", background)
+    validate.batch("images", images)
+    validate.same_scale("images", images, "background", background)
     background = np.asarray(background, dtype=np.float32)
     images = np.asarray(images, dtype=np.float32)
     if background.ndim < 2 or images.shape[1:] != background.shape[1:]:
@@ -73,6 +80,7 @@ def expected_gradients_draws(nsamples: int, n_background: int, rseed: int = 0, s
     return references, ts
 
 
+@guarded()
 def expected_gradients(model, x: np.ndarray, background: np.ndarray, classes, nsamples: int = 200,
                        rseed: int = 0, batch_size: int = 50, jit_compile: bool = False,
                        sampling: str = "shap") -> np.ndarray:
@@ -89,9 +97,14 @@ def expected_gradients(model, x: np.ndarray, background: np.ndarray, classes, ns
     """
     import tensorflow as tf
 
+    validate.finite("x", x)
+    validate.batch("background", background)
+    validate.same_scale("x", x, "background", background)
+    validate.positive_int("nsamples", nsamples)
+    validate.positive_int("batch_size", batch_size)
     x = np.asarray(x, dtype=np.float32)
     background = np.asarray(background, dtype=np.float32)
-    classes = [int(c) for c in np.atleast_1d(classes)]
+    classes = [int(c) for c in validate.class_indexes("classes", np.atleast_1d(classes), model.output_shape[-1])]
     if x.shape != background.shape[1:]:
         raise InputError(f"x {x.shape} must be one input shaped like the background's {background.shape[1:]} "
                          "(no batch axis).")
@@ -128,6 +141,7 @@ def expected_gradients(model, x: np.ndarray, background: np.ndarray, classes, ns
     return (total / nsamples).astype(np.float32)
 
 
+@guarded()
 def expected_gradients_sample_totals(
     model, x: np.ndarray, background: np.ndarray, classes: np.ndarray, n: int, seed: int = 0
 ) -> np.ndarray:
@@ -143,6 +157,12 @@ def expected_gradients_sample_totals(
     """
     import tensorflow as tf
 
+    validate.finite("x", x)
+    validate.batch("background", background)
+    validate.same_scale("x", x, "background", background)
+    classes = validate.class_indexes("classes", np.atleast_1d(classes), model.output_shape[-1])
+    if not isinstance(n, (int, np.integer)):
+        raise InputError(f"n={n!r} must be an integer number of draws.")
     x = np.asarray(x, dtype=np.float32)
     background = np.asarray(background, dtype=np.float32)
     if x.shape != background.shape[1:]:
@@ -159,12 +179,14 @@ def expected_gradients_sample_totals(
     return np.asarray(acc.jvp(out))[:, np.asarray(classes)]
 
 
+@guarded()
 def saliency(model, images: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Plain gradients of each image's class output with respect to its pixels (Simonyan et al. 2014)."""
     import tensorflow as tf
 
+    validate.batch("images", images)
+    classes = validate.class_indexes("classes", classes, model.output_shape[-1])
     images = tf.constant(np.asarray(images, dtype=np.float32))
-    classes = np.asarray(classes)
     if classes.shape != (images.shape[0],):
         raise InputError(f"give one class per image: {images.shape[0]} images but classes of shape {classes.shape}.")
     with tf.GradientTape() as tape:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from helpers import validate
 from helpers.errors import InputError
 
 
@@ -18,9 +19,10 @@ def to_pixel_maps(values: np.ndarray, image_size: int) -> list[np.ndarray]:
     attribution is unchanged. Returns a list of K arrays ``(N, image_size, image_size, 1)``, one per class,
     which is the layout ``shap.image_plot`` expects.
     """
-    values = np.asarray(values)
+    values = validate.finite("values", values)
     if values.ndim != 5:
         raise InputError(f"values must have shape (N, h, w, channels, classes), got {values.shape}.")
+    validate.positive_int("image_size", image_size)
     n, h, w, _, k = values.shape
     if h != w or image_size % h:
         raise InputError(f"a {h}x{w} map cannot be enlarged to {image_size}x{image_size} by whole repeats; "
@@ -45,7 +47,13 @@ def image_plot(
     if not isinstance(maps, (list, tuple)):
         raise InputError("maps must be a list with one (N, H, W, C) array per class, as to_pixel_maps returns; "
                          "a single stacked array would mix the classes in the figure.")
-    images = np.asarray(images)
+    if not maps:
+        raise InputError("maps is empty: pass one (N, H, W, C) array per class.")
+    maps = [validate.finite(f"maps[{k}]", m) for k, m in enumerate(maps)]
+    if any(m.shape != maps[0].shape for m in maps):
+        raise InputError(f"the maps have different shapes {sorted({m.shape for m in maps})}: pass one array of one "
+                         "shape per class.")
+    images = validate.batch("images", images)
     if images.ndim != 4 or images.shape[:3] != maps[0].shape[:3]:
         raise InputError(f"images {images.shape} do not match the maps {maps[0].shape}: each map needs its image.")
     if images.min() < 0 or images.max() > 1:
@@ -60,7 +68,7 @@ def image_plot(
 def per_class(values: np.ndarray) -> list[np.ndarray]:
     """Split shap's ``(N, H, W, C, K)`` array (classes last) into the list of K ``(N, H, W, C)`` arrays that
     ``shap.image_plot`` expects. Passing the stacked array instead draws without error but mixes classes."""
-    values = np.asarray(values)
+    values = validate.finite("values", values)
     if values.ndim != 5:
         raise InputError(f"values must have shape (N, H, W, channels, classes), got {values.shape}.")
     return [values[..., k] for k in range(values.shape[-1])]
@@ -75,6 +83,10 @@ def learning_curves(history: dict[str, list[float]]):
     if missing:
         raise InputError(f"history lacks {missing}: compile with metrics=['accuracy'] and fit with validation "
                          "data, then pass fit(...).history.")
+    lengths = {key: len(history[key]) for key in needed}
+    if len(set(lengths.values())) != 1 or not lengths["loss"]:
+        raise InputError(f"history holds {lengths} values per key: it needs one value per epoch, at least one "
+                         "epoch, the same number for each key.")
     epochs = np.arange(1, len(history["loss"]) + 1)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, key, label in ((axes[0], "accuracy", "accuracy"), (axes[1], "loss", "loss")):
@@ -96,13 +108,14 @@ def actual_vs_predicted(images: np.ndarray, actual: np.ndarray, predicted: np.nd
     """
     import matplotlib.pyplot as plt
 
-    images = np.asarray(images)
+    images = validate.batch("images", images)
+    validate.positive_int("columns", columns)
     actual, predicted = np.asarray(actual).ravel(), np.asarray(predicted).ravel()
     if images.ndim != 4 or not len(images) == len(actual) == len(predicted):
         raise InputError(f"need N images (N, H, W, 3) with N actual and N predicted labels; got {images.shape}, "
                          f"{actual.shape} and {predicted.shape}.")
-    if max(actual.max(), predicted.max()) >= len(names) or min(actual.min(), predicted.min()) < 0:
-        raise InputError(f"labels must be class ids in 0..{len(names) - 1}.")
+    validate.class_indexes("actual", actual, len(names))
+    validate.class_indexes("predicted", predicted, len(names))
     rows = -(-len(images) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.5 * rows), squeeze=False)
     for ax in axes.ravel():

@@ -77,3 +77,48 @@ def test_agreement_separates_magnitude_from_sign():
     assert np.all(result["signed"] < 0.9)
     with pytest.raises(InputError, match="two batches of maps"):
         checks.agreement(a, a[0])
+
+
+def test_rank_correlation_refuses_constant_and_non_finite_maps():
+    a = np.arange(12.0).reshape(3, 4)
+    with pytest.raises(InputError, match="map b is constant .* rank correlation is undefined"):
+        checks.rank_correlation(a, np.zeros_like(a))
+    with pytest.raises(InputError, match="a holds 1 NaN"):
+        checks.rank_correlation(np.where(a == 3, np.nan, a), a)
+    with pytest.raises(InputError, match="constant"):  # agreement goes through it
+        checks.agreement(np.zeros((1, 2, 2, 1)), np.ones((1, 2, 2, 1)))
+
+
+@pytest.mark.parametrize(("f_x", "f_bg", "classes", "message"), [
+    (np.zeros(4), np.zeros(4), [0, 4], "must lie in 0..3"),
+    (np.zeros(4), np.zeros(3), [0, 1], "of the same length"),
+    (np.array([0.0, np.nan, 0, 0]), np.zeros(4), [0, 1], "f_x holds 1 NaN"),
+])
+def test_completeness_table_rejects_bad_outputs(f_x, f_bg, classes, message):
+    with pytest.raises(InputError, match=message):
+        checks.completeness_table(np.zeros((2, 2)), f_x, f_bg, np.array(classes))
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"class_index": 2}, "must lie in 0..1"),
+    ({"class_index": -1}, "must lie in 0..1"),
+    ({"steps": 0}, "steps=0 must be a positive integer"),
+    ({"steps": 2.5}, "positive integer"),
+    ({"baseline": np.zeros((3, 3, 1))}, "does not fit the image"),
+    ({"baseline": np.full((2, 2, 1), np.nan)}, "baseline holds 4 NaN"),
+    ({"image": np.full((2, 2, 1), 255.0), "baseline": 0.5}, "different scales"),
+])
+def test_deletion_insertion_rejects_bad_input(kwargs, message):
+    arguments = {"image": np.full((2, 2, 1), 0.5), "order": np.arange(4), "class_index": 0, "baseline": 0.0,
+                 "steps": 4} | kwargs
+    with pytest.raises(InputError, match=message):
+        checks.deletion_insertion(pixel_sum_model(), **arguments)
+
+
+def test_curves_and_maps_refuse_non_finite_values():
+    with pytest.raises(InputError, match="scores holds 1 NaN"):
+        checks.area_under_curve(np.array([1.0, np.nan]))
+    with pytest.raises(InputError, match="attribution holds"):
+        checks.pixel_order(np.full((2, 2, 1), np.inf))
+    with pytest.raises(InputError, match="a holds"):
+        checks.ssim(np.full((4, 4), np.nan), np.zeros((4, 4)))

@@ -65,7 +65,8 @@ def test_top_classes_orders_by_probability():
 
 @pytest.mark.parametrize(("probs", "k", "message"), [
     (np.ones((1, 4)) / 4, 2, "one prediction of shape"), (np.ones(3) / 3, 2, "one prediction of shape"),
-    (np.ones(4) / 4, 5, "k=5 is out of range")])
+    (np.ones(4) / 4, 5, "k=5 is out of range"), (np.ones(4) / 4, 1.5, "k=1.5 is out of range"),
+    (np.array([0.5, np.nan, 0.2, 0.3]), 2, "NaN or infinite")])
 def test_top_classes_rejects_bad_input(probs, k, message):
     with pytest.raises(InputError, match=message):
         data.top_classes(probs, ["a", "b", "c", "d"], k=k)
@@ -93,3 +94,51 @@ def test_offline_data_matches_the_canonical_layout():
     assert len(x_test) == len(y_test) and set(np.unique(y_test)) == set(range(10))
     names = data.imagenet_class_names()
     assert len(names) == 1000 and names[0] == "tench"
+
+
+@pytest.fixture
+def no_download(monkeypatch):
+    """Fail the test if anything tries to download (Keras's get_file or the CIFAR-10 loader)."""
+    import keras
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a download was attempted while SHAP_BOOK_DATA is set")
+
+    monkeypatch.setattr(keras.utils, "get_file", refuse)
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", refuse)
+
+
+@pytest.mark.parametrize("content", [b"not a zip archive", b"PK\x03\x04truncated"])
+def test_corrupt_full_cifar10_file_is_reported_without_download(offline, no_download, content):
+    (offline / data.CIFAR10_FULL_FILE).write_bytes(content)
+    with pytest.raises(DataError, match=r"cifar10.npz is corrupt: NumPy cannot read"):
+        data.load_cifar10()
+
+
+def test_full_cifar10_file_with_wrong_arrays_is_corrupt(offline, no_download):
+    np.savez(offline / data.CIFAR10_FULL_FILE, x_train=np.zeros((2, 32, 32, 3), np.uint8), y_train=np.zeros((2, 1)))
+    with pytest.raises(DataError, match="is corrupt: NumPy cannot read .*x_test"):
+        data.load_cifar10()
+    np.savez(offline / data.CIFAR10_FULL_FILE, x_train=np.zeros((2, 32, 32), np.uint8), y_train=np.zeros((2, 1)),
+             x_test=np.zeros((1, 32, 32, 3), np.uint8), y_test=np.zeros((1, 1)))
+    with pytest.raises(DataError, match=r"x_train has shape \(2, 32, 32\)"):
+        data.load_cifar10()
+
+
+def test_corrupt_class_index_is_reported_without_download(offline, no_download):
+    index = offline / "keras-home" / "models" / data.CLASS_INDEX_FILE
+    index.parent.mkdir(parents=True)
+    index.write_text('{"0": ["n01440764", "tench"]}')
+    with pytest.raises(DataError, match="is corrupt .*nothing is downloaded while SHAP_BOOK_DATA is set"):
+        data.imagenet_class_names()
+
+
+def test_corrupt_imagenet50_labels_and_array_are_reported(offline):
+    folder = offline / data.IMAGENET50_DIR
+    (folder / data.IMAGENET50_LABELS).write_text("30\nfive\n7\n")
+    with pytest.raises(DataError, match="labels.csv is corrupt: it must hold one number per line"):
+        data.load_imagenet50()
+    (folder / data.IMAGENET50_LABELS).write_text("30\n5\n7\n")
+    (folder / data.IMAGENET50_ARRAY).write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(DataError, match="224x224.npy is corrupt: NumPy cannot read it"):
+        data.load_imagenet50()

@@ -81,9 +81,9 @@ def test_expected_gradients_rejects_bad_input(tiny_cnn):
     background = np.zeros((4, 8, 8, 3))
     with pytest.raises(InputError, match="no batch axis"):
         expected_gradients(tiny_cnn, np.zeros((1, 8, 8, 3)), background, [0])
-    with pytest.raises(InputError, match="output indexes in 0..2"):
+    with pytest.raises(InputError, match=r"must lie in 0..2 \(the model has 3 outputs\)"):
         expected_gradients(tiny_cnn, np.zeros((8, 8, 3)), background, [3])
-    with pytest.raises(InputError, match="must be positive"):
+    with pytest.raises(InputError, match="must be a positive integer"):
         expected_gradients(tiny_cnn, np.zeros((8, 8, 3)), background, [0], nsamples=0)
 
 
@@ -140,3 +140,54 @@ def test_stratified_expected_gradients_is_exact_for_a_linear_model_with_one_refe
     x, r = np.ones(6, "float32"), np.zeros((1, 6), "float32")
     values = expected_gradients(model, x, r, [0, 2], nsamples=9, sampling="stratified", batch_size=4)
     np.testing.assert_allclose(values, (x - r[0])[:, None] * w[:, [0, 2]], rtol=1e-5)
+
+
+# Bad input the explainers reject before shap or TensorFlow fail with their own messages (or return NaN).
+GOOD_BACKGROUND = np.random.default_rng(2).random((4, 8, 8, 3), dtype=np.float32)
+GOOD_IMAGES = np.random.default_rng(3).random((2, 8, 8, 3), dtype=np.float32)
+WITH_NAN = GOOD_IMAGES.copy()
+WITH_NAN[0, 1, 1, 1] = np.nan
+
+
+@pytest.mark.parametrize(("background", "images", "message"), [
+    (GOOD_BACKGROUND[:0], GOOD_IMAGES, "background is an empty batch"),
+    (GOOD_BACKGROUND, GOOD_IMAGES[:0], "images is an empty batch"),
+    (GOOD_BACKGROUND, (GOOD_IMAGES * 255).astype(np.uint8), "dtype uint8 but background has dtype float32"),
+    (GOOD_BACKGROUND, GOOD_IMAGES * 255, "different scales, such as 0..255 against 0..1"),
+    (GOOD_BACKGROUND, WITH_NAN, "images holds 1 NaN or infinite"),
+    (np.full_like(GOOD_BACKGROUND, np.inf), GOOD_IMAGES, "background holds 768 NaN or infinite"),
+])
+def test_deep_shap_values_rejects_bad_batches(tiny_cnn, background, images, message):
+    with pytest.raises(InputError, match=message):
+        deep_shap_values(tiny_cnn, background, images)
+
+
+def test_a_black_background_is_not_a_scale_mismatch(tiny_cnn):
+    values, expected = deep_shap_values(tiny_cnn, np.zeros((1, 8, 8, 3), np.float32), GOOD_IMAGES)
+    np.testing.assert_allclose(values.sum(axis=(1, 2, 3)) + expected, tiny_cnn.predict(GOOD_IMAGES, verbose=0),
+                               atol=1e-5)
+
+
+@pytest.mark.parametrize(("x", "background", "classes", "message"), [
+    (GOOD_IMAGES[0], GOOD_BACKGROUND[:0], [0], "background is an empty batch"),
+    (GOOD_IMAGES[0] * 255, GOOD_BACKGROUND, [0], "different scales"),
+    (WITH_NAN[0], GOOD_BACKGROUND, [0], "x holds 1 NaN"),
+    (GOOD_IMAGES[0], GOOD_BACKGROUND, [-1], "must lie in 0..2"),
+    (GOOD_IMAGES[0], GOOD_BACKGROUND, [0.5], "integer class indexes"),
+])
+def test_expected_gradients_and_sample_totals_reject_bad_input(tiny_cnn, x, background, classes, message):
+    from helpers.explainers import expected_gradients
+
+    with pytest.raises(InputError, match=message):
+        expected_gradients(tiny_cnn, x, background, classes, nsamples=2)
+    with pytest.raises(InputError, match=message):
+        expected_gradients_sample_totals(tiny_cnn, x, background, np.array(classes), n=4)
+
+
+def test_saliency_rejects_bad_input(tiny_cnn):
+    with pytest.raises(InputError, match="must lie in 0..2"):
+        saliency(tiny_cnn, GOOD_IMAGES, np.array([0, 3]))
+    with pytest.raises(InputError, match="images is an empty batch"):
+        saliency(tiny_cnn, GOOD_IMAGES[:0], np.array([], int))
+    with pytest.raises(InputError, match="NaN"):
+        saliency(tiny_cnn, WITH_NAN, np.array([0, 1]))

@@ -23,19 +23,66 @@ def test_split_at_layer_composes_to_the_model():
         np.testing.assert_allclose(head([features(x)]), model(x), atol=1e-6)
 
 
-@pytest.mark.parametrize("index", [0, 5, -1, 2.0])
+@pytest.mark.parametrize("index", [0, 5, -1, 2.0, True])
 def test_split_at_layer_rejects_out_of_range(index):
     with pytest.raises(InputError, match="out of range for small, which has 5 layers: choose an integer from 1"):
         models.split_at_layer(small_chain(), index)
 
 
-def test_split_at_layer_rejects_branching_models():
+def residual_with_nested_stem():
+    """A nested model (the stem) followed by a residual block: not a chain."""
+    keras.utils.set_random_seed(0)
+    stem = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, padding="same", name="stem_conv"),
+                             keras.layers.ReLU(name="stem_relu")], name="stem")
+    inp = keras.Input((8, 8, 3), name="image")
+    x = stem(inp)
+    r = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="res_conv1")(x)
+    r = keras.layers.Conv2D(4, 3, padding="same", name="res_conv2")(r)
+    x = keras.layers.Add(name="res_add")([x, r])
+    x = keras.layers.Flatten(name="flatten")(keras.layers.ReLU(name="res_relu")(x))
+    return keras.Model([inp], keras.layers.Dense(3, name="out")(x), name="resnet")
+
+
+def test_split_at_layer_cuts_models_that_are_not_chains():
+    model = residual_with_nested_stem()
+    assert models.cut_points(model) == ["stem", "stem/stem_conv", "stem/stem_relu", "res_conv1", "res_relu",
+                                        "flatten", "out"]
+    x = np.random.default_rng(0).random((2, 8, 8, 3)).astype("float32")
+    for where in [*models.cut_points(model), 2]:
+        features, head = models.split_at_layer(model, where)
+        np.testing.assert_allclose(head([features(x)]), model(x), atol=1e-6)
+    features, _ = models.split_at_layer(model, "stem/stem_relu")
+    np.testing.assert_allclose(features(x), model.get_layer("stem").get_layer("stem_conv")(x), atol=1e-6)
+
+
+@pytest.mark.parametrize(("where", "message"), [
+    ("res_conv2", "the input of res_conv2 is bypassed by a skip connection in resnet.*Valid cut points: stem, "
+                  "stem/stem_conv, stem/stem_relu, res_conv1, res_relu, flatten, out"),
+    ("res_add", "res_add takes 2 tensors, so its input is not one cut. Valid cut points of resnet: stem"),
+    ("stem_relu", "a layer of the nested model 'stem' inside resnet: name it by its path, 'stem/stem_relu'"),
+    ("nothing", "resnet has no layer named 'nothing'. Its layers are: image, stem, res_conv1"),
+    ("res_relu/x", "'res_relu' in resnet is a ReLU, not a nested model"),
+    ("image", "image is resnet's input layer"),
+])
+def test_split_at_layer_names_the_valid_cut_points(where, message):
+    with pytest.raises(InputError, match=message):
+        models.split_at_layer(residual_with_nested_stem(), where)
+
+
+def test_split_at_layer_rejects_a_nested_model_bypassed_by_a_skip():
+    inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4, name="d")], name="inner")
     inp = keras.Input((4,))
-    a = keras.layers.Dense(3)(inp)
-    b = keras.layers.Dense(3)(inp)
-    model = keras.Model(inp, keras.layers.Add()([a, b]))
-    with pytest.raises(InputError, match="not a plain chain"):
-        models.split_at_layer(model, 1)
+    model = keras.Model(inp, keras.layers.Add()([inp, inner(inp)]), name="skip")
+    with pytest.raises(InputError, match="bypasses the output of inner, so 'inner/d' is not a cut point"):
+        models.split_at_layer(model, "inner/d")
+
+
+def test_split_at_layer_keeps_the_chain_split_of_vgg19():
+    vgg = keras.applications.VGG19(weights=None)
+    x = np.random.default_rng(0).normal(size=(1, 224, 224, 3)).astype("float32")
+    features, head = models.split_at_layer(vgg, 10)
+    assert features.output.shape[1:] == (56, 56, 256) and head.name == "vgg19_from_block3_conv4"
+    np.testing.assert_allclose(head([features(x)]), vgg(x), atol=1e-6)
 
 
 @pytest.fixture
@@ -78,6 +125,8 @@ def test_reinitialise_top_layers_keeps_the_rest():
     assert not np.allclose(other.layers[0].get_weights()[0], again.layers[0].get_weights()[0])
     with pytest.raises(InputError, match="has 2 layers with weights"):
         models.reinitialise_top_layers(model, 3)
+    with pytest.raises(InputError, match="count=1.5 is out of range"):
+        models.reinitialise_top_layers(model, 1.5)
 
 
 def test_original_cnn_keeps_only_its_last_convolution():
@@ -104,6 +153,24 @@ def test_train_classifier_learns_and_rejects_bad_input():
         models.train_classifier(models.cifar_cnn(), x * 255, y, epochs=1)
     with pytest.raises(InputError, match="one label each"):
         models.train_classifier(models.cifar_cnn(), x, y[:10], epochs=1)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"epochs": 0}, "epochs=0 must be a positive integer"),
+    ({"epochs": 1.5}, "epochs=1.5 must be a positive integer"),
+    ({"batch_size": 0}, "batch_size=0 must be a positive integer"),
+    ({"y": np.full(8, 2)}, "y must lie in 0..1"),
+    ({"y": np.full(8, -1)}, "y must lie in 0..1"),
+    ({"y": np.full(8, 0.5)}, "y must be integer class indexes"),
+    ({"x": np.zeros((0, 32, 32, 3), np.float32), "y": np.zeros(0)}, "x is an empty batch"),
+    ({"x": np.full((8, 32, 32, 3), np.nan, np.float32)}, "x holds 24576 NaN"),
+    ({"x": np.full((8, 32, 32, 3), -0.5, np.float32)}, "scaled to 0..1"),
+    ({"validation_fraction": 0.01}, "leaves no image for training or for validation"),
+])
+def test_train_classifier_rejects_bad_input_before_training(change, message):
+    arguments = {"x": np.zeros((8, 32, 32, 3), np.float32), "y": np.zeros(8, int), "epochs": 1} | change
+    with pytest.raises(InputError, match=message):
+        models.train_classifier(models.cifar_cnn(n_classes=2), **arguments)
 
 
 def test_cnn_builders_depend_only_on_their_seed():

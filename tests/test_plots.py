@@ -77,3 +77,20 @@ def test_actual_vs_predicted_rejects_bad_labels(actual, predicted, message):
         plots.actual_vs_predicted(np.zeros((3, 4, 4, 3)), actual, predicted, ["a", "b", "c"])
 
 
+def test_plots_reject_empty_and_non_finite_input():
+    with pytest.raises(InputError, match="values holds 1 NaN"):
+        plots.to_pixel_maps(np.where(np.arange(16).reshape(1, 2, 2, 2, 2) == 3, np.nan, 0.0), 4)
+    with pytest.raises(InputError, match="image_size=0 must be a positive integer"):
+        plots.to_pixel_maps(np.zeros((1, 2, 2, 1, 1)), 0)
+    with pytest.raises(InputError, match="maps is empty"):
+        plots.image_plot([], np.zeros((1, 8, 8, 3)), [[]])
+    with pytest.raises(InputError, match="different shapes"):
+        plots.image_plot([np.zeros((1, 8, 8, 1)), np.zeros((1, 8, 8, 3))], np.zeros((1, 8, 8, 3)), [["a", "b"]])
+    with pytest.raises(InputError, match=r"maps\[0\] holds 64 NaN"):
+        plots.image_plot([np.full((1, 8, 8, 1), np.nan)], np.zeros((1, 8, 8, 3)), [["a"]])
+    with pytest.raises(InputError, match="images holds"):
+        plots.image_plot([np.zeros((1, 8, 8, 1))], np.full((1, 8, 8, 3), np.nan), [["a"]])
+    with pytest.raises(InputError, match="images is an empty batch"):
+        plots.actual_vs_predicted(np.zeros((0, 4, 4, 3)), [], [], ["a"])
+    with pytest.raises(InputError, match="at least one epoch"):
+        plots.learning_curves({"accuracy": [], "val_accuracy": [], "loss": [], "val_loss": []})
