@@ -126,3 +126,25 @@ def actual_vs_predicted(images: np.ndarray, actual: np.ndarray, predicted: np.nd
                      color="black" if a == p else "tab:red")
     fig.tight_layout()
     return fig
+
+
+
+def snug_colorbar(fig, gap: float = 0.3):
+    """Move the colour bar of a ``shap.image_plot`` figure up to ``gap`` inches under its last row of panels.
+
+    ``shap.image_plot`` reserves a fixed share of the figure's height for its colour bar, which leaves a band
+    of white between the last row and the bar that grows with the number of rows. With the bar moved up, the
+    white is all below it, where saving or displaying with ``bbox_inches="tight"`` (Jupyter's default) crops
+    it. Returns ``fig``.
+    """
+    if len(fig.axes) < 2 or fig.axes[-1].get_label() != "<colorbar>":
+        raise InputError("snug_colorbar expects a figure drawn by shap.image_plot (panels, then a colour bar); "
+                         "call it right after shap.image_plot(..., show=False), with plt.gcf().")
+    *panels, bar = fig.axes
+    height = fig.get_size_inches()[1]
+    for ax in panels:
+        ax.apply_aspect()  # the boxes as drawn: square images shrink their panels
+    lowest = min(ax.get_position().y0 for ax in panels)
+    box = bar.get_position()
+    bar.set_position([box.x0, lowest - gap / height - box.height, box.width, box.height])
+    return fig

@@ -94,3 +94,31 @@ def test_plots_reject_empty_and_non_finite_input():
         plots.actual_vs_predicted(np.zeros((0, 4, 4, 3)), [], [], ["a"])
     with pytest.raises(InputError, match="at least one epoch"):
         plots.learning_curves({"accuracy": [], "val_accuracy": [], "loss": [], "val_loss": []})
+
+
+
+
+def test_snug_colorbar_moves_the_bar_under_the_last_row():
+    import matplotlib.pyplot as plt
+    import shap
+
+    rng = np.random.default_rng(0)
+    maps = [rng.normal(size=(6, 8, 8, 3)) for _ in range(2)]
+    shap.image_plot(maps, rng.uniform(size=(6, 8, 8, 3)), np.array([["a", "b"]] * 6), show=False)
+    fig = plt.gcf()
+    *panels, bar = fig.axes
+    before = bar.get_position().y1
+    plots.snug_colorbar(fig, gap=0.3)
+    lowest = min(ax.get_position().y0 for ax in panels)
+    gap_inches = (lowest - bar.get_position().y1) * fig.get_size_inches()[1]
+    assert bar.get_position().y1 > before and abs(gap_inches - 0.3) < 1e-6
+    plt.close(fig)
+
+
+def test_snug_colorbar_rejects_other_figures():
+    import matplotlib.pyplot as plt
+
+    fig, _ = plt.subplots(1, 2)
+    with pytest.raises(InputError, match="shap.image_plot"):
+        plots.snug_colorbar(fig)
+    plt.close(fig)
