@@ -134,3 +134,109 @@ def agreement(a: np.ndarray, b: np.ndarray) -> dict[str, np.ndarray]:
                                for x, y in zip(a, b, strict=True)]),
         "signed": np.array([rank_correlation(x.sum(-1), y.sum(-1)) for x, y in zip(a, b, strict=True)]),
     }
+
+
+def normalise_map(attribution: np.ndarray, signed: bool = False, percentile: float = 99.0) -> np.ndarray:
+    """Normalise one attribution map as Adebayo et al. (2018) do before comparing maps.
+
+    Their code (``sanity_checks_saliency``, ``src/utils.py``: ``abs_grayscale_norm`` and ``diverging_norm``)
+    turns a map into one value per pixel:
+
+    - ``signed=False`` (magnitude): a 2-D map becomes ``|a| / max |a|``; a map with channels ``(H, W, C)``
+      becomes, as the ``saliency`` package's ``VisualizeImageGrayscale`` does, ``sum_c |a|`` rescaled so its
+      minimum is 0 and its ``percentile``-th percentile is 1, clipped to [0, 1].
+    - ``signed=True``: the map (summed over channels if it has them) divided by its largest absolute value,
+      so it lies in [-1, 1] and keeps its signs.
+
+    A map that is zero everywhere stays zero. Returns an ``(H, W)`` float array.
+    """
+    a = np.asarray(attribution, dtype=float)
+    if a.ndim not in (2, 3):
+        raise InputError(f"attribution must be one map (H, W) or (H, W, C), got shape {a.shape}.")
+    if not 0 < percentile <= 100:
+        raise InputError(f"percentile={percentile} must lie in (0, 100].")
+    if signed:
+        flat = a.sum(axis=-1) if a.ndim == 3 else a
+        scale = np.abs(flat).max()
+        return flat / scale if scale > 0 else np.zeros_like(flat)
+    if a.ndim == 2:
+        scale = np.abs(a).max()
+        return np.abs(a) / scale if scale > 0 else np.zeros_like(a)
+    flat = np.abs(a).sum(axis=-1)
+    low, high = flat.min(), np.percentile(flat, percentile)
+    if high <= low:
+        return np.zeros_like(flat)
+    return np.clip((flat - low) / (high - low), 0, 1)
+
+
+def bootstrap_interval(values: np.ndarray, level: float = 0.95, resamples: int = 2000, seed: int = 0
+                       ) -> tuple[float, float, float]:
+    """Mean of ``values`` and a percentile-bootstrap confidence interval for it: ``(mean, low, high)``.
+
+    The values are resampled with replacement ``resamples`` times (seeded); the interval holds the central
+    ``level`` of the resampled means. Pass per-image differences to get an interval for a paired difference.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 1 or len(values) < 2:
+        raise InputError(f"values must be one number per case, at least two; got shape {values.shape}.")
+    if not 0 < level < 1:
+        raise InputError(f"level={level} must lie strictly between 0 and 1 (0.95 for a 95% interval).")
+    if not isinstance(resamples, int) or resamples < 100:
+        raise InputError(f"resamples={resamples!r}: use at least 100 bootstrap resamples.")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(values.mean()), float(low), float(high)
+
+
+def deletion_insertion_curves(model, images: np.ndarray, orders: np.ndarray, classes: np.ndarray,
+                              baselines: np.ndarray, steps: int = 32, batch_size: int = 2048
+                              ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`deletion_insertion` for a batch of images at once: curves ``(N, steps + 1)`` for each of both.
+
+    ``images`` ``(N, H, W, C)``, ``orders`` one pixel permutation per image ``(N, H*W)``, ``classes`` one output
+    index per image, ``baselines`` broadcastable to ``images`` (0 for black, or one blurred copy per image).
+    The same curves as calling :func:`deletion_insertion` image by image, with the model run in large batches.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4:
+        raise InputError(f"images must be a batch (N, H, W, C), got shape {images.shape}.")
+    n, height, width = images.shape[:3]
+    orders, classes = np.asarray(orders), np.asarray(classes)
+    if orders.shape != (n, height * width) or classes.shape != (n,):
+        raise InputError(f"give one pixel order (shape ({n}, {height * width})) and one class per image; got "
+                         f"orders {orders.shape} and classes {classes.shape}.")
+    if not np.array_equal(np.sort(orders, axis=1), np.broadcast_to(np.arange(height * width), orders.shape)):
+        raise InputError(f"each order must be a permutation of the {height * width} pixels of its image.")
+    if not 1 <= steps <= height * width:
+        raise InputError(f"steps={steps} must lie between 1 and the number of pixels, {height * width}.")
+    baselines = np.broadcast_to(np.asarray(baselines, dtype=np.float32), images.shape)
+    bounds = np.linspace(0, height * width, steps + 1).round().astype(int)
+    # rank[i, p]: the position of pixel p in image i's order; a pixel is taken after k blocks if rank < bound
+    rank = np.argsort(orders, axis=1)
+    taken = rank[:, None, :] < bounds[None, :, None]  # (N, steps + 1, H*W)
+    mask = taken.reshape(n, steps + 1, height, width, 1)
+    deleted = np.where(mask, baselines[:, None], images[:, None])
+    inserted = np.where(mask, images[:, None], baselines[:, None])
+    batch = np.concatenate([deleted, inserted], axis=1).reshape((-1,) + images.shape[1:])
+    scores = np.asarray(model.predict(batch, verbose=0, batch_size=batch_size)).reshape(n, 2 * (steps + 1), -1)
+    chosen = scores[np.arange(n), :, classes]
+    return chosen[:, : steps + 1], chosen[:, steps + 1 :]
+
+
+def top_k_overlap(a: np.ndarray, b: np.ndarray, fraction: float = 0.05) -> float:
+    """Share of the ``fraction`` highest-ranked cells of map ``a`` that are also among those of map ``b``.
+
+    Cells are ranked by signed value, most positive first (the most supporting evidence). 1 means the two
+    maps put the same cells on top; two unrelated maps overlap by about ``fraction`` by chance.
+    """
+    a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
+    if a.shape != b.shape:
+        raise InputError(f"the maps have different sizes {a.size} and {b.size}; compare maps of one input.")
+    if not 0 < fraction <= 1:
+        raise InputError(f"fraction={fraction} must lie in (0, 1].")
+    k = max(1, int(round(fraction * a.size)))
+    top_a = np.argsort(-a, kind="stable")[:k]
+    top_b = np.argsort(-b, kind="stable")[:k]
+    return len(np.intersect1d(top_a, top_b)) / k

@@ -122,3 +122,68 @@ def test_curves_and_maps_refuse_non_finite_values():
         checks.pixel_order(np.full((2, 2, 1), np.inf))
     with pytest.raises(InputError, match="a holds"):
         checks.ssim(np.full((4, 4), np.nan), np.zeros((4, 4)))
+
+
+def test_normalise_map_follows_adebayo_et_al():
+    rng = np.random.default_rng(0)
+    flat = rng.normal(size=(8, 8))
+    np.testing.assert_allclose(checks.normalise_map(flat), np.abs(flat) / np.abs(flat).max())
+    np.testing.assert_allclose(checks.normalise_map(flat, signed=True), flat / np.abs(flat).max())
+    rgb = rng.normal(size=(10, 10, 3))
+    rgb[0, 0] = 100.0  # one outlier: clipped at the 99th percentile, so the rest keeps its contrast
+    magnitude = np.abs(rgb).sum(-1)
+    expected = np.clip((magnitude - magnitude.min()) / (np.percentile(magnitude, 99) - magnitude.min()), 0, 1)
+    result = checks.normalise_map(rgb)
+    np.testing.assert_allclose(result, expected)
+    assert result.shape == (10, 10) and result.min() == 0.0 and result.max() == 1.0 and result[0, 0] == 1.0
+    signed = checks.normalise_map(rgb, signed=True)
+    np.testing.assert_allclose(signed, rgb.sum(-1) / np.abs(rgb.sum(-1)).max())
+    assert signed[0, 0] == 1.0 and signed.min() < 0
+    np.testing.assert_array_equal(checks.normalise_map(np.zeros((4, 4, 3))), np.zeros((4, 4)))
+    with pytest.raises(InputError, match="one map"):
+        checks.normalise_map(np.zeros(5))
+
+
+def test_bootstrap_interval_covers_the_mean_and_shrinks_with_more_cases():
+    rng = np.random.default_rng(0)
+    small, large = rng.normal(1.0, 1.0, 20), rng.normal(1.0, 1.0, 2000)
+    mean, low, high = checks.bootstrap_interval(small)
+    assert low < mean < high and mean == pytest.approx(small.mean())
+    _, large_low, large_high = checks.bootstrap_interval(large)
+    assert large_low < 1.0 < large_high and large_high - large_low < (high - low) / 5
+    assert checks.bootstrap_interval(small, seed=3) == checks.bootstrap_interval(small, seed=3)
+    assert checks.bootstrap_interval(np.array([2.0, 2.0, 2.0])) == (2.0, 2.0, 2.0)
+    with pytest.raises(InputError, match="at least two"):
+        checks.bootstrap_interval(np.array([1.0]))
+    with pytest.raises(InputError, match="level"):
+        checks.bootstrap_interval(small, level=95)
+
+
+def test_deletion_insertion_curves_match_the_one_image_version():
+    model = pixel_sum_model()
+    rng = np.random.default_rng(0)
+    images = rng.random((3, 2, 2, 1)).astype("float32")
+    orders = np.stack([rng.permutation(4) for _ in range(3)])
+    classes = np.array([0, 1, 0])
+    baselines = rng.random((3, 2, 2, 1)).astype("float32")
+    deletion, insertion = checks.deletion_insertion_curves(model, images, orders, classes, baselines, steps=4)
+    for i in range(3):
+        one_deletion, one_insertion = checks.deletion_insertion(model, images[i], orders[i], classes[i],
+                                                                baselines[i], steps=4)
+        np.testing.assert_allclose(deletion[i], one_deletion, atol=1e-6)
+        np.testing.assert_allclose(insertion[i], one_insertion, atol=1e-6)
+    with pytest.raises(InputError, match="permutation"):
+        checks.deletion_insertion_curves(model, images, np.zeros((3, 4), int), classes, 0.0)
+    with pytest.raises(InputError, match="one class per image"):
+        checks.deletion_insertion_curves(model, images, orders, classes[:2], 0.0)
+
+
+def test_top_k_overlap_ranks_by_signed_value():
+    a = np.arange(100.0)
+    assert checks.top_k_overlap(a, a**3, 0.1) == 1.0
+    assert checks.top_k_overlap(a, -a, 0.1) == 0.0  # the most negative cells are not the top ones
+    b = a.copy()
+    b[[99, 98]] = -1  # two of the top ten fall out
+    assert checks.top_k_overlap(a, b, 0.1) == pytest.approx(0.8)
+    with pytest.raises(InputError, match="different sizes"):
+        checks.top_k_overlap(a, a[:50])
