@@ -40,7 +40,8 @@ def deep_shap_values(model, background: np.ndarray, images: np.ndarray, chunk_si
 
 
 def expected_gradients(model, x: np.ndarray, background: np.ndarray, classes, nsamples: int = 200,
-                       rseed: int = 0, batch_size: int = 50, jit_compile: bool = False) -> np.ndarray:
+                       rseed: int = 0, batch_size: int = 20, jit_compile: bool = False,
+                       return_totals: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """shap's ``GradientExplainer`` estimate for one input and several classes, sharing the work.
 
     Returns the same numbers as ``shap.GradientExplainer(model, background).shap_values(x[None],
@@ -50,6 +51,12 @@ def expected_gradients(model, x: np.ndarray, background: np.ndarray, classes, ns
     classes' gradients come from that one forward pass. ``jit_compile=True`` also compiles the graph with
     XLA, which TensorFlow refuses for max-pooling gradients while op determinism is on (as
     :func:`helpers.config.seed_everything` sets it), so it is off by default.
+
+    ``batch_size`` sample points go through the model at a time: memory grows with it (at VGG19's layer 10,
+    20 points and 4 classes need about 2 GB), speed hardly does. With ``return_totals=True`` the function also
+    returns each draw's total ``sum_i grad_i * (x_i - r_i)`` per class, shape ``(nsamples, len(classes))``:
+    the attribution sum of that single draw, whose mean is the sum of the returned values and whose spread
+    gives their sampling error (see :func:`expected_gradients_sample_totals`). They cost nothing extra.
     """
     import tensorflow as tf
 
@@ -68,7 +75,7 @@ def expected_gradients(model, x: np.ndarray, background: np.ndarray, classes, ns
     # shap's draws, in shap's order: a background index, then a point on the path, per sample.
     np.random.seed(rseed)
     references = np.empty((nsamples,), dtype=int)
-    ts = np.empty((nsamples,), dtype=np.float32)
+    ts = np.empty((nsamples,), dtype=np.float64)
     for k in range(nsamples):
         references[k] = np.random.choice(background.shape[0])
         ts[k] = np.random.uniform()
@@ -83,19 +90,26 @@ def expected_gradients(model, x: np.ndarray, background: np.ndarray, classes, ns
         return tf.stack([tape.gradient(part, points) for part in parts], axis=-1)
 
     total = np.zeros(x.shape + (len(classes),), dtype=np.float64)
+    totals = np.empty((nsamples, len(classes)), dtype=np.float64)
     for start in range(0, nsamples, batch_size):
         refs = background[references[start : start + batch_size]]
         t = ts[start : start + batch_size].reshape((-1,) + (1,) * x.ndim)
+        # shap computes each point in float32 from the float64 t and 1 - t: round them the same way, since a
+        # last-bit change can flip a ReLU or a max-pooling choice
+        points = t.astype(np.float32) * x + (1 - t).astype(np.float32) * refs
         try:
-            grads = np.asarray(class_gradients(tf.constant(t * x + (1 - t) * refs)))
+            grads = np.asarray(class_gradients(tf.constant(points)))
         except tf.errors.UnimplementedError as err:
             if "deterministic" not in str(err):
                 raise
             raise InputError("jit_compile=True needs TensorFlow's op determinism off (XLA has no deterministic "
                              "gradient for some layers, max pooling among them); run in a process that has not "
                              "called seed_everything, or keep jit_compile=False.") from None
-        total += (grads * (x - refs)[..., None]).sum(axis=0)
-    return (total / nsamples).astype(np.float32)
+        terms = grads * (x - refs)[..., None]  # (batch, *x.shape, classes)
+        total += terms.sum(axis=0)
+        totals[start : start + len(refs)] = terms.reshape(len(refs), -1, len(classes)).sum(axis=1, dtype=np.float64)
+    values = (total / nsamples).astype(np.float32)
+    return (values, totals) if return_totals else values
 
 
 def expected_gradients_sample_totals(
