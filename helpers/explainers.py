@@ -52,11 +52,11 @@ def expected_gradients(model, x: np.ndarray, background: np.ndarray, classes, ns
     XLA, which TensorFlow refuses for max-pooling gradients while op determinism is on (as
     :func:`helpers.config.seed_everything` sets it), so it is off by default.
 
-    ``batch_size`` sample points go through the model at a time: memory grows with it (at VGG19's layer 10,
-    20 points and 4 classes need about 2 GB), speed hardly does. With ``return_totals=True`` the function also
-    returns each draw's total ``sum_i grad_i * (x_i - r_i)`` per class, shape ``(nsamples, len(classes))``:
-    the attribution sum of that single draw, whose mean is the sum of the returned values and whose spread
-    gives their sampling error (see :func:`expected_gradients_sample_totals`). They cost nothing extra.
+    ``batch_size`` sample points go through the model at a time (as in shap): the memory used grows with it.
+    With ``return_totals=True`` the function also returns each draw's total ``sum_i grad_i * (x_i - r_i)`` per
+    class, shape ``(nsamples, len(classes))``: the attribution sum of that single draw, whose mean is the sum
+    of the returned values and whose spread gives their sampling error (see
+    :func:`expected_gradients_sample_totals`). They cost nothing extra.
     """
     import tensorflow as tf
 
