@@ -68,7 +68,7 @@ def expected_gradients_draws(nsamples: int, n_background: int, rseed: int = 0, s
     if sampling == "shap":
         np.random.seed(rseed)
         references = np.empty((nsamples,), dtype=int)
-        ts = np.empty((nsamples,), dtype=np.float32)
+        ts = np.empty((nsamples,), dtype=np.float64)
         for k in range(nsamples):
             references[k] = np.random.choice(n_background)
             ts[k] = np.random.uniform()
@@ -76,14 +76,15 @@ def expected_gradients_draws(nsamples: int, n_background: int, rseed: int = 0, s
     rng = np.random.default_rng(rseed)
     rounds = -(-nsamples // n_background)
     references = np.concatenate([rng.permutation(n_background) for _ in range(rounds)])[:nsamples]
-    ts = ((rng.permutation(nsamples) + rng.uniform(size=nsamples)) / nsamples).astype(np.float32)
+    ts = (rng.permutation(nsamples) + rng.uniform(size=nsamples)) / nsamples
     return references, ts
 
 
 @guarded()
 def expected_gradients(model, x: np.ndarray, background: np.ndarray, classes, nsamples: int = 200,
-                       rseed: int = 0, batch_size: int = 50, jit_compile: bool = False,
-                       sampling: str = "shap") -> np.ndarray:
+                       rseed: int = 0, batch_size: int = 20, jit_compile: bool = False,
+                       return_totals: bool = False, sampling: str = "shap"
+                       ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """shap's ``GradientExplainer`` estimate for one input and several classes, sharing the work.
 
     Returns the same numbers as ``shap.GradientExplainer(model, background).shap_values(x[None],
@@ -94,6 +95,12 @@ def expected_gradients(model, x: np.ndarray, background: np.ndarray, classes, ns
     XLA, which TensorFlow refuses for max-pooling gradients while op determinism is on (as
     :func:`helpers.config.seed_everything` sets it), so it is off by default. ``sampling="stratified"``
     estimates the same quantity from stratified draws (:func:`expected_gradients_draws`) instead of shap's.
+
+    ``batch_size`` sample points go through the model at a time (as in shap): the memory used grows with it.
+    With ``return_totals=True`` the function also returns each draw's total ``sum_i grad_i * (x_i - r_i)`` per
+    class, shape ``(nsamples, len(classes))``: the attribution sum of that single draw, whose mean is the sum
+    of the returned values and whose spread gives their sampling error (see
+    :func:`expected_gradients_sample_totals`). They cost nothing extra.
     """
     import tensorflow as tf
 
@@ -108,11 +115,6 @@ def expected_gradients(model, x: np.ndarray, background: np.ndarray, classes, ns
     if x.shape != background.shape[1:]:
         raise InputError(f"x {x.shape} must be one input shaped like the background's {background.shape[1:]} "
                          "(no batch axis).")
-    if nsamples < 1 or batch_size < 1:
-        raise InputError(f"nsamples={nsamples} and batch_size={batch_size} must be positive.")
-    n_outputs = model.output_shape[-1]
-    if not classes or min(classes) < 0 or max(classes) >= n_outputs:
-        raise InputError(f"classes {classes} must be output indexes in 0..{n_outputs - 1}.")
 
     references, ts = expected_gradients_draws(nsamples, len(background), rseed, sampling)
     selector = tf.constant(classes)
@@ -126,19 +128,26 @@ def expected_gradients(model, x: np.ndarray, background: np.ndarray, classes, ns
         return tf.stack([tape.gradient(part, points) for part in parts], axis=-1)
 
     total = np.zeros(x.shape + (len(classes),), dtype=np.float64)
+    totals = np.empty((nsamples, len(classes)), dtype=np.float64)
     for start in range(0, nsamples, batch_size):
         refs = background[references[start : start + batch_size]]
         t = ts[start : start + batch_size].reshape((-1,) + (1,) * x.ndim)
+        # shap computes each point in float32 from the float64 t and 1 - t: round them the same way, since a
+        # last-bit change can flip a ReLU or a max-pooling choice
+        points = t.astype(np.float32) * x + (1 - t).astype(np.float32) * refs
         try:
-            grads = np.asarray(class_gradients(tf.constant(t * x + (1 - t) * refs)))
+            grads = np.asarray(class_gradients(tf.constant(points)))
         except tf.errors.UnimplementedError as err:
             if "deterministic" not in str(err):
                 raise
             raise InputError("jit_compile=True needs TensorFlow's op determinism off (XLA has no deterministic "
                              "gradient for some layers, max pooling among them); run in a process that has not "
                              "called seed_everything, or keep jit_compile=False.") from None
-        total += (grads * (x - refs)[..., None]).sum(axis=0)
-    return (total / nsamples).astype(np.float32)
+        terms = grads * (x - refs)[..., None]  # (batch, *x.shape, classes)
+        total += terms.sum(axis=0)
+        totals[start : start + len(refs)] = terms.reshape(len(refs), -1, len(classes)).sum(axis=1, dtype=np.float64)
+    values = (total / nsamples).astype(np.float32)
+    return (values, totals) if return_totals else values
 
 
 @guarded()

@@ -3,13 +3,14 @@ training, splitting a model at a layer, and re-initialising layers (the randomis
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from helpers.config import STANDIN_VAR, data_dir, standin_weights_allowed
-from helpers.errors import InputError, WeightsError
+from helpers.errors import BookError, InputError, WeightsError
 
 VGG19_WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels.h5"
 VGG19_WEIGHTS_MD5 = "cbe5617147190e668d6c5d5026f83318"
@@ -378,3 +379,39 @@ def reinitialise_top_layers(model, count: int, seed: int = 0):
             fresh.append(np.asarray(type(initializer).from_config(config)(weight.shape, dtype=weight.dtype)))
         layer.set_weights(fresh)
     return copy
+
+
+# Classes that show VGG19 sees what imagenet50's image 46 holds: a man at a desk in front of two computer screens.
+COMPUTER_CLASSES = ("desktop_computer", "monitor", "screen", "notebook", "laptop", "computer_keyboard",
+                    "space_bar", "mouse", "desk")
+
+
+class PredictionError(BookError):
+    """A pretrained model no longer predicts what the book says it does: its loading or preprocessing broke."""
+
+
+def check_vgg_prediction(probabilities: np.ndarray, class_names: Sequence[str], real_weights: bool,
+                         expected: Sequence[str] = COMPUTER_CLASSES, k: int = 4) -> list[str]:
+    """Return the ``expected`` classes among the ``k`` most probable ones; with real weights, demand one.
+
+    The gradient chapter's prose says that VGG19 sees a computer in image 46. With the real ImageNet weights
+    this raises :class:`PredictionError` when none of ``expected`` is among the top ``k`` classes, which happens
+    when the weights, the class index or the preprocessing (BGR order, mean subtraction, applied exactly once)
+    go wrong: the published build then stops instead of explaining nonsense. With stand-in weights
+    (``real_weights`` False) the prediction means nothing, and the matches are only returned.
+    """
+    probabilities = np.asarray(probabilities)
+    if probabilities.ndim != 1 or len(probabilities) != len(class_names):
+        raise InputError(f"probabilities must be one image's vector over the {len(class_names)} classes, got shape "
+                         f"{probabilities.shape}: pass model.predict(...)[0].")
+    if not 1 <= k <= len(class_names):
+        raise InputError(f"k={k} must lie between 1 and the number of classes, {len(class_names)}.")
+    top = [class_names[i] for i in np.argsort(-probabilities)[:k]]
+    found = [name for name in top if name in expected]
+    if real_weights and not found:
+        raise PredictionError(
+            f"VGG19's top {k} classes are {', '.join(top)}, none of {', '.join(expected)}. With the real weights it "
+            "sees a computer here: check that the weights file is VGG19's, that the class index is Keras's "
+            "imagenet_class_index.json, and that keras.applications.vgg19.preprocess_input ran exactly once on "
+            "0..255 RGB photos.")
+    return found

@@ -191,3 +191,27 @@ def test_saliency_rejects_bad_input(tiny_cnn):
         saliency(tiny_cnn, GOOD_IMAGES[:0], np.array([], int))
     with pytest.raises(InputError, match="NaN"):
         saliency(tiny_cnn, WITH_NAN, np.array([0, 1]))
+
+
+def test_expected_gradients_totals_are_the_per_draw_sums(tiny_cnn):
+    from helpers.explainers import expected_gradients
+
+    rng = np.random.default_rng(2)
+    background = rng.random((5, 8, 8, 3), dtype=np.float32)
+    x = rng.random((8, 8, 3), dtype=np.float32)
+    values, totals = expected_gradients(tiny_cnn, x, background, [2, 0], nsamples=9, rseed=3, batch_size=4,
+                                        return_totals=True)
+    assert totals.shape == (9, 2)
+    # the values are the mean of the draws' terms, so their sum is the mean of the draws' totals
+    np.testing.assert_allclose(values.reshape(-1, 2).sum(axis=0), totals.mean(axis=0), rtol=1e-4, atol=1e-7)
+    # each total is the directional derivative at shap's draw: recompute it in forward mode for the first draw
+    np.random.seed(3)
+    ref, t = np.random.choice(len(background)), np.random.uniform()
+    import tensorflow as tf
+
+    point = tf.constant((t * x + (1 - t) * background[ref])[None])
+    with tf.autodiff.ForwardAccumulator(point, tf.constant((x - background[ref])[None])) as acc:
+        out = tiny_cnn(point, training=False)
+    np.testing.assert_allclose(totals[0], np.asarray(acc.jvp(out))[0, [2, 0]], rtol=1e-4, atol=1e-7)
+    assert np.allclose(expected_gradients(tiny_cnn, x, background, [2, 0], nsamples=9, rseed=3, batch_size=4),
+                       values)

@@ -192,3 +192,49 @@ def test_augment_flips_and_shifts_each_image():
     shifted = models.augment(images, np.random.default_rng(1), shift=2)
     assert shifted.shape == images.shape and not np.array_equal(shifted, unshifted)
     np.testing.assert_array_equal(shifted, models.augment(images, np.random.default_rng(1), shift=2))
+
+
+NAMES = [f"class_{i}" for i in range(10)]
+NAMES[7] = "monitor"
+
+
+def _probabilities(order):
+    """Probabilities over NAMES whose ranking is ``order`` (most probable first)."""
+    p = np.zeros(len(NAMES))
+    p[list(order)] = np.linspace(0.5, 0.01, len(order))
+    return p
+
+
+def test_vgg_prediction_check_passes_when_a_computer_class_is_in_the_top_k():
+    probs = _probabilities([2, 3, 7, 1, 0])  # monitor ranks third
+    assert models.check_vgg_prediction(probs, NAMES, real_weights=True) == ["monitor"]
+    with pytest.raises(models.PredictionError):  # ... but not in the top 2
+        models.check_vgg_prediction(probs, NAMES, real_weights=True, k=2)
+
+
+def test_vgg_prediction_check_fails_loudly_with_real_weights_only():
+    probs = _probabilities([2, 3, 1, 0, 7])  # monitor ranks fifth: outside the top 4
+    with pytest.raises(models.PredictionError, match="top 4 classes are class_2, class_3, class_1, class_0.*"
+                                                     "preprocess_input ran exactly once"):
+        models.check_vgg_prediction(probs, NAMES, real_weights=True)
+    assert models.check_vgg_prediction(probs, NAMES, real_weights=False) == []  # stand-ins: reported, not checked
+
+
+def test_vgg_prediction_check_with_a_stubbed_loader(monkeypatch):
+    # The chapter's own sequence, with load_vgg19 stubbed to return "real" weights that see no computer.
+    class FakeModel:
+        def predict(self, x, verbose=0):
+            return _probabilities([0, 1, 2, 3, 7])[None].repeat(len(x), axis=0)
+
+    monkeypatch.setattr(models, "load_vgg19", lambda allow_standin=None: models.LoadedModel(FakeModel(), True, "stub"))
+    vgg = models.load_vgg19()
+    probs = vgg.model.predict(np.zeros((1, 4)), verbose=0)[0]
+    with pytest.raises(models.PredictionError):
+        models.check_vgg_prediction(probs, NAMES, vgg.real_weights)
+
+
+def test_vgg_prediction_check_rejects_bad_input():
+    with pytest.raises(InputError, match="one image's vector over the 10 classes"):
+        models.check_vgg_prediction(np.zeros((1, 10)), NAMES, real_weights=True)
+    with pytest.raises(InputError, match="k=0 must lie between 1"):
+        models.check_vgg_prediction(np.zeros(10), NAMES, real_weights=True, k=0)
