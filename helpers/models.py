@@ -365,17 +365,19 @@ def reinitialise_top_layers(model, count: int, seed: int = 0):
         raise InputError(f"count={count} is out of range: {model.name} has {len(weighted)} layers with weights.")
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
-    # Keras 3 initialisers fix their seed when they are built: build fresh ones with explicit seeds.
-    seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=(len(weighted), 2))
+    # Keras 3 initialisers fix their seed when they are built: build fresh ones with explicit seeds, one per
+    # weight (kernel and bias; batch normalisation's gamma, beta, moving mean and variance).
+    most = max(len(layer.weights) for layer in weighted)
+    seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=(len(weighted), most))
     copied = [layer for layer in copy.layers if layer.weights]
     first = len(weighted) - count  # the layers from here to the top are re-initialised
-    for layer, (kernel_seed, bias_seed) in zip(copied[first:], seeds[first:], strict=True):
+    for layer, layer_seeds in zip(copied[first:], seeds[first:], strict=True):
         fresh = []
-        for weight in layer.weights:
-            kind, weight_seed = ("kernel", kernel_seed) if "kernel" in weight.path else ("bias", bias_seed)
-            initializer = getattr(layer, f"{kind}_initializer")
-            config = {**initializer.get_config(), "seed": int(weight_seed)} if "seed" in initializer.get_config() \
-                else initializer.get_config()
+        for weight, weight_seed in zip(layer.weights, layer_seeds, strict=False):
+            initializer = getattr(layer, f"{weight.name}_initializer")
+            config = initializer.get_config()
+            if "seed" in config:
+                config = {**config, "seed": int(weight_seed)}
             fresh.append(np.asarray(type(initializer).from_config(config)(weight.shape, dtype=weight.dtype)))
         layer.set_weights(fresh)
     return copy

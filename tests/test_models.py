@@ -238,3 +238,17 @@ def test_vgg_prediction_check_rejects_bad_input():
         models.check_vgg_prediction(np.zeros((1, 10)), NAMES, real_weights=True)
     with pytest.raises(InputError, match="k=0 must lie between 1"):
         models.check_vgg_prediction(np.zeros(10), NAMES, real_weights=True, k=0)
+
+
+def test_reinitialise_top_layers_handles_batch_normalisation():
+    model = models.cifar_cnn()
+    bn = next(layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
+    bn.set_weights([w + 1.5 for w in bn.get_weights()])
+    weighted = sum(1 for layer in model.layers if layer.weights)
+    copy = models.reinitialise_top_layers(model, weighted, seed=0)
+    fresh = next(layer for layer in copy.layers if isinstance(layer, keras.layers.BatchNormalization))
+    gamma, beta, mean, variance = fresh.get_weights()
+    for values, initial in ((gamma, 1), (beta, 0), (mean, 0), (variance, 1)):
+        np.testing.assert_array_equal(values, initial)
+    first_conv = [layer for layer in copy.layers if isinstance(layer, keras.layers.Conv2D)][0]
+    assert not np.allclose(first_conv.get_weights()[0], model.layers[0].get_weights()[0])
