@@ -265,7 +265,7 @@ def agreement(reference: Path, candidate: Path) -> tuple[float, float]:
     return rel, float(min(rhos))
 
 
-def part_chapters(profile: str, folder: Path, keep: Path | None = None) -> dict:
+def part_chapters(profile: str, folder: Path, keep: Path | None = None, only: list[str] | None = None) -> dict:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from chapters import run_chapter
     from helpers.book import notebook_chapters
@@ -275,6 +275,8 @@ def part_chapters(profile: str, folder: Path, keep: Path | None = None) -> dict:
     for chapter_profile in profiles:
         shutil.rmtree(ROOT / "chapters" / "artifacts", ignore_errors=True)  # as in a fresh clone
         for path in notebook_chapters():
+            if only and path.stem not in only:
+                continue
             executed = keep / f"{path.stem}-{chapter_profile}.ipynb" if keep else None
             results.setdefault(path.stem, {})[chapter_profile] = run_chapter(path, chapter_profile, executed)
             print(f"  {path.stem} ({chapter_profile}): {results[path.stem][chapter_profile]}", flush=True)
@@ -394,6 +396,8 @@ def main() -> None:
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, from {', '.join(PARTS)}")
     parser.add_argument("--write", action="store_true", help="store results.json and regenerate results.md")
     parser.add_argument("--keep", type=Path, help="folder to write the executed chapters to (to read their outputs)")
+    parser.add_argument("--chapters", help="comma-separated chapter names: measure only these (the others keep "
+                                           "their stored numbers)")
     parser.add_argument("--variant", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variant:
@@ -432,7 +436,9 @@ def main() -> None:
             if part == "chapters":
                 if args.keep:
                     args.keep.mkdir(parents=True, exist_ok=True)
-                results["chapters"] = part_chapters(profile, folder, args.keep)
+                only = [name.strip() for name in args.chapters.split(",")] if args.chapters else None
+                measured = part_chapters(profile, folder, args.keep, only)
+                results["chapters"] = {**results.get("chapters", {}), **measured} if only else measured
             elif part == "vgg":
                 results["vgg"] = part_vgg(profile, folder, hw)
             elif part == "sampling":
