@@ -331,7 +331,11 @@ def report(results: dict) -> str:
         out += ["**Chapters** (each in a fresh kernel, in reading order, starting without saved models)", "",
                 "| chapter | full: time | full: peak memory | quick: time | quick: peak memory |",
                 "|---|---|---|---|---|"]
-        for name, runs in results["chapters"].items():
+        from helpers.book import notebook_chapters
+
+        order = [path.stem for path in notebook_chapters()]
+        for name, runs in sorted(results["chapters"].items(),
+                                 key=lambda item: order.index(item[0]) if item[0] in order else len(order)):
             cells = [f"{runs[p]['seconds']:.0f} s | {runs[p]['peak_gib']:.1f} GiB" if p in runs else "– | –"
                      for p in ("full", "quick")]
             out.append(f"| {name} | {' | '.join(cells)} |")
