@@ -40,7 +40,7 @@ def book_recipe() -> Recipe:
     """The recipe of the active profile. Full: every training image for the book's epochs; quick: the same
     images for fewer epochs, so that the quick network still learns (its accuracy is printed where it is
     trained)."""
-    return Recipe(train_images=None, epochs=pick(full=7, quick=4))
+    return Recipe(train_images=None, epochs=pick(full=7, quick=5))
 
 
 @dataclass
