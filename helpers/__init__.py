@@ -1,9 +1,11 @@
 """The toolbox of *Explaining deep image classifiers with SHAP*.
 
 Small modules named for what they hold: :mod:`helpers.config` (profiles, data directory, seeding),
-:mod:`helpers.data` (loaders), :mod:`helpers.models` (VGG19, the CIFAR-10 CNNs, model surgery),
-:mod:`helpers.explainers` (faster shap explainers, saliency), :mod:`helpers.plots` (figures),
-:mod:`helpers.checks` (checks of explanations), :mod:`helpers.notices` (warnings and glued values).
+:mod:`helpers.data` (loaders), :mod:`helpers.cifar` (the one CIFAR-10 recipe), :mod:`helpers.models`
+(VGG19, the CIFAR-10 CNNs, model surgery), :mod:`helpers.explainers` (faster shap explainers, saliency),
+:mod:`helpers.shap_guard` (protection from shap's leftover gradient overrides), :mod:`helpers.validate`
+(input checks), :mod:`helpers.plots` (figures), :mod:`helpers.checks` (checks of explanations),
+:mod:`helpers.notices` (warnings and glued values), :mod:`helpers.book` (the table of contents).
 
 Importing the package quiets TensorFlow's C++ start-up log and a few known-harmless library warnings (each
 named below); errors are never hidden. The log settings only act if TensorFlow is not imported yet, so import
