@@ -283,15 +283,21 @@ def part_chapters(profile: str, folder: Path, keep: Path | None = None, only: li
     return results
 
 
-def part_vgg(profile: str, folder: Path, hw: dict) -> dict:
-    runs = {name: run_variant("vgg", name, profile, folder) for name in ("stock", "shared", "shared+xla")}
-    s = SETTINGS[profile]
+def compare_variants(part: str, names: tuple[str, ...], profile: str, folder: Path) -> list[dict]:
+    """Run each variant of ``part`` in turn and compare its values with the first one's (stock shap)."""
+    runs = {name: run_variant(part, name, profile, folder) for name in names}
     rows = []
     for name, r in runs.items():
-        rel, rho = agreement(runs["stock"]["values"], r["values"])
+        rel, rho = agreement(runs[names[0]]["values"], r["values"])
         rows.append({"variant": name, "seconds": r["seconds"], "peak_gib": r["peak_gib"], "max_rel_diff": rel,
                      "min_spearman_abs": rho})
-    return {"rows": rows, "flops_per_sample": hw["vgg_head"], "gflops": hw["gflops"], "samples": s["vgg_samples"],
+    return rows
+
+
+def part_vgg(profile: str, folder: Path, hw: dict) -> dict:
+    s = SETTINGS[profile]
+    return {"rows": compare_variants("vgg", ("stock", "shared", "shared+xla"), profile, folder),
+            "flops_per_sample": hw["vgg_head"], "gflops": hw["gflops"], "samples": s["vgg_samples"],
             "classes": s["vgg_classes"], "background": s["vgg_background"]}
 
 
@@ -302,15 +308,10 @@ def part_sampling(profile: str, folder: Path) -> dict:
 
 
 def part_deep(profile: str, folder: Path, hw: dict) -> dict:
-    runs = {name: run_variant("deep", name, profile, folder) for name in ("stock", "chunked")}
     s = SETTINGS[profile]
-    rows = []
-    for name, r in runs.items():
-        rel, rho = agreement(runs["stock"]["values"], r["values"])
-        rows.append({"variant": name, "seconds": r["seconds"], "peak_gib": r["peak_gib"], "max_rel_diff": rel,
-                     "min_spearman_abs": rho})
-    return {"rows": rows, "flops_per_forward": hw["cifar_cnn"], "gflops": hw["gflops"],
-            "background": s["deep_background"], "images": s["images"]}
+    return {"rows": compare_variants("deep", ("stock", "chunked"), profile, folder),
+            "flops_per_forward": hw["cifar_cnn"], "gflops": hw["gflops"], "background": s["deep_background"],
+            "images": s["images"]}
 
 
 def part_training(profile: str, folder: Path) -> dict:
