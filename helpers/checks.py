@@ -1,5 +1,5 @@
-"""Checks of explanations: completeness (additivity), agreement between maps (Spearman, SSIM), and the
-deletion and insertion curves of faithfulness."""
+"""Checks of explanations: agreement between maps (Spearman, SSIM, top-k overlap, Adebayo et al.'s
+normalisation), the deletion and insertion curves of faithfulness, and bootstrap intervals."""
 
 from __future__ import annotations
 
@@ -7,34 +7,6 @@ import numpy as np
 
 from helpers import validate
 from helpers.errors import InputError
-
-
-def completeness_table(
-    values: np.ndarray, f_x: np.ndarray, f_background_mean: np.ndarray, classes: np.ndarray
-) -> list[dict[str, float]]:
-    """Compare the sum of attributions with the change in output they should add up to.
-
-    ``values`` are one input's attributions with the explained classes on the last axis, shape
-    ``(..., K)``; ``f_x`` and ``f_background_mean`` are the model's outputs for the input and their mean over
-    the background, shape ``(n_outputs,)``; ``classes`` the K output indexes explained. Returns one row per
-    class: ``class``, ``sum`` (of attributions), ``target`` (f(x) - E f(background)) and ``gap``.
-    """
-    values = validate.finite("values", values)
-    f_x = validate.finite("f_x", f_x)
-    f_background_mean = validate.finite("f_background_mean", f_background_mean)
-    if f_x.ndim != 1 or f_x.shape != f_background_mean.shape:
-        raise InputError(f"f_x {f_x.shape} and f_background_mean {f_background_mean.shape} must be one output "
-                         "vector each, of the same length: pass one image's outputs, e.g. model(x)[0].")
-    classes = validate.class_indexes("classes", np.atleast_1d(classes), f_x.shape[0])
-    if values.shape[-1] != classes.shape[0]:
-        raise InputError(f"values has {values.shape[-1]} classes on its last axis but {classes.shape[0]} class "
-                         "indexes were given; pass the indexes that shap returned with the values.")
-    sums = values.reshape(-1, values.shape[-1]).sum(0)
-    rows = []
-    for k, c in enumerate(classes):
-        target = float(f_x[c] - f_background_mean[c])
-        rows.append({"class": int(c), "sum": float(sums[k]), "target": target, "gap": float(sums[k]) - target})
-    return rows
 
 
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:

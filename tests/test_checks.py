@@ -6,21 +6,6 @@ from helpers.errors import InputError
 from tests.toy_models import pixel_sum_model
 
 
-def test_completeness_table_pairs_slots_with_their_classes():
-    values = np.zeros((2, 2, 2))
-    values[..., 0] = 0.25   # sums to 1.0, for class 3
-    values[..., 1] = -0.5   # sums to -2.0, for class 1
-    f_x = np.array([0.0, -1.0, 0.0, 2.0])
-    f_bg = np.array([0.0, 1.0, 0.0, 1.0])
-    rows = checks.completeness_table(values, f_x, f_bg, np.array([3, 1]))
-    assert [(r["class"], r["sum"], r["target"], r["gap"]) for r in rows] == [(3, 1.0, 1.0, 0.0), (1, -2.0, -2.0, 0.0)]
-
-
-def test_completeness_table_rejects_wrong_class_count():
-    with pytest.raises(InputError, match="2 classes on its last axis but 3"):
-        checks.completeness_table(np.zeros((2, 2)), np.zeros(4), np.zeros(4), np.array([0, 1, 2]))
-
-
 def test_rank_correlation():
     a = np.arange(12.0).reshape(3, 4)
     assert checks.rank_correlation(a, a**3) == pytest.approx(1.0)
@@ -87,16 +72,6 @@ def test_rank_correlation_refuses_constant_and_non_finite_maps():
         checks.rank_correlation(np.where(a == 3, np.nan, a), a)
     with pytest.raises(InputError, match="constant"):  # agreement goes through it
         checks.agreement(np.zeros((1, 2, 2, 1)), np.ones((1, 2, 2, 1)))
-
-
-@pytest.mark.parametrize(("f_x", "f_bg", "classes", "message"), [
-    (np.zeros(4), np.zeros(4), [0, 4], "must lie in 0..3"),
-    (np.zeros(4), np.zeros(3), [0, 1], "of the same length"),
-    (np.array([0.0, np.nan, 0, 0]), np.zeros(4), [0, 1], "f_x holds 1 NaN"),
-])
-def test_completeness_table_rejects_bad_outputs(f_x, f_bg, classes, message):
-    with pytest.raises(InputError, match=message):
-        checks.completeness_table(np.zeros((2, 2)), f_x, f_bg, np.array(classes))
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
