@@ -61,15 +61,9 @@ def deletion_insertion(model, image: np.ndarray, order: np.ndarray, class_index:
         raise InputError(f"order must be a permutation of the {height * width} pixels of an (H, W, C) image.")
     if not 1 <= steps <= height * width:
         raise InputError(f"steps={steps} must lie between 1 and the number of pixels, {height * width}.")
-    bounds = np.linspace(0, height * width, steps + 1).round().astype(int)
-    taken = np.zeros((steps + 1, height * width), dtype=bool)
-    for k, bound in enumerate(bounds):
-        taken[k, order[:bound]] = True
-    mask = taken.reshape(steps + 1, height, width, 1)
-    deleted = np.where(mask, baseline, image)
-    inserted = np.where(mask, image, baseline)
-    scores = np.asarray(model.predict(np.concatenate([deleted, inserted]), verbose=0))[:, class_index]
-    return scores[: steps + 1], scores[steps + 1 :]
+    deletion, insertion = deletion_insertion_curves(model, image[None], order[None], np.array([class_index]),
+                                                    baseline[None], steps=steps)
+    return deletion[0], insertion[0]
 
 
 def area_under_curve(scores: np.ndarray) -> float:
