@@ -106,7 +106,7 @@ def fingerprint(recipe: Recipe, data: Cifar10) -> str:
     for array in (data.x_train, data.y_train):
         digest.update(str(array.shape).encode())
         digest.update(np.ascontiguousarray(array).tobytes())
-    for function in (models.cifar_cnn, models.train_classifier):
+    for function in (models.cifar_cnn, models.train_classifier, models.augment):
         digest.update(inspect.getsource(function).encode())
     digest.update(keras.__version__.encode())
     return digest.hexdigest()[:16]
