@@ -1,0 +1,132 @@
+"""Gradient attribution methods the comparisons chapter puts beside shap: integrated gradients, SmoothGrad and
+Grad-CAM, and the logit model they explain.
+
+Each function takes one image ``x`` ``(H, W, C)`` (already preprocessed for the model) and one output index,
+and returns a NumPy array; the model is a Keras model whose output is ``(batch, classes)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from helpers.errors import InputError
+
+
+def _check_image(model, x: np.ndarray, class_index: int) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    expected = tuple(model.input_shape[1:])
+    if x.shape != expected:
+        raise InputError(f"x has shape {x.shape}, but {model.name} takes images of shape {expected}: pass one "
+                         "preprocessed image without its batch axis.")
+    n_outputs = model.output_shape[-1]
+    if isinstance(class_index, bool) or not isinstance(class_index, (int, np.integer)) \
+            or not 0 <= class_index < n_outputs:
+        raise InputError(f"class_index={class_index!r} must be an integer output index in 0..{n_outputs - 1}.")
+    return x
+
+
+def logit_model(model):
+    """Return ``model`` with its final softmax replaced by the identity: its outputs are the logits.
+
+    The new model shares every layer of ``model`` but the last, which is copied as a ``Dense`` layer with the
+    same weights and a linear activation (Keras's VGG19 ends with ``Dense(1000, activation="softmax")``), so
+    ``softmax(logit_model(model)(x)) == model(x)``. Gradient methods explain logits to avoid the softmax's
+    saturation and its coupling of the classes; Grad-CAM is defined on the pre-softmax score.
+    """
+    import keras
+
+    last = model.layers[-1]
+    if not isinstance(last, keras.layers.Dense) or keras.activations.serialize(last.activation) != "softmax":
+        raise InputError(f"the last layer of {model.name} is {type(last).__name__} {last.name!r}, not a Dense layer "
+                         "with a softmax activation: its output is not a softmax of logits to undo.")
+    config = {**last.get_config(), "activation": "linear", "name": f"{last.name}_logits"}
+    linear = keras.layers.Dense.from_config(config)
+    logits = linear(last.input)
+    linear.set_weights(last.get_weights())
+    return keras.Model(model.inputs, logits, name=f"{model.name}_logits")
+
+
+def path_gradients(model, points: np.ndarray, class_index: int, batch_size: int = 8) -> np.ndarray:
+    """Gradients of output ``class_index`` with respect to each of ``points`` ``(N, H, W, C)``, in batches."""
+    import tensorflow as tf
+
+    points = np.asarray(points, dtype=np.float32)
+    if points.ndim != 4 or len(points) == 0:
+        raise InputError(f"points must be a non-empty batch of images (N, H, W, C), got shape {points.shape}.")
+    _check_image(model, points[0], class_index)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"batch_size={batch_size!r} must be a positive integer.")
+    grads = []
+    for start in range(0, len(points), batch_size):
+        batch = tf.constant(points[start : start + batch_size])
+        with tf.GradientTape() as tape:
+            tape.watch(batch)
+            score = model(batch, training=False)[:, class_index]
+        grads.append(np.asarray(tape.gradient(score, batch)))
+    return np.concatenate(grads)
+
+
+def integrated_gradients(model, x: np.ndarray, baseline: np.ndarray, class_index: int, steps: int = 32,
+                         batch_size: int = 8) -> np.ndarray:
+    """Integrated gradients of output ``class_index`` at ``x`` against one ``baseline`` (Sundararajan et al. 2017).
+
+    IG_i = (x_i - r_i) * integral over a in [0, 1] of df/dx_i(r + a (x - r)), the integral by the trapezoid
+    rule on ``steps`` equal intervals (``steps + 1`` gradients, both ends included). The attributions add up
+    to f(x) - f(r) up to the quadrature error, which falls as the steps grow. Returns an array shaped like x.
+    """
+    x = _check_image(model, x, class_index)
+    baseline = np.asarray(baseline, dtype=np.float32)
+    if baseline.shape != x.shape:
+        raise InputError(f"baseline has shape {baseline.shape} but x has {x.shape}: give one reference image "
+                         "shaped like x.")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise InputError(f"steps={steps!r} must be a positive integer (the number of trapezoid intervals).")
+    alphas = np.linspace(0, 1, steps + 1, dtype=np.float32).reshape(-1, 1, 1, 1)
+    grads = path_gradients(model, baseline + alphas * (x - baseline), class_index, batch_size)
+    return (x - baseline) * np.trapezoid(grads, dx=1 / steps, axis=0)
+
+
+def smoothgrad(model, x: np.ndarray, class_index: int, sigma: float, samples: int = 32, seed: int = 0,
+               batch_size: int = 8) -> np.ndarray:
+    """SmoothGrad (Smilkov et al. 2017): the gradient of output ``class_index`` averaged over noisy copies of x.
+
+    Returns (1/n) sum_k df/dx(x + e_k) with e_k ~ N(0, sigma^2) per pixel, ``samples`` copies, seeded by
+    ``seed``; ``sigma`` is in the units of x (the paper uses 10-20 % of the input range). This is the smoothed
+    *gradient*: multiply by an input difference to make an attribution (gradient x input).
+    """
+    x = _check_image(model, x, class_index)
+    if not np.isfinite(sigma) or sigma < 0:
+        raise InputError(f"sigma={sigma!r} must be a non-negative number (the noise's standard deviation).")
+    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
+        raise InputError(f"samples={samples!r} must be a positive integer (the number of noisy copies).")
+    noise = np.random.default_rng(seed).normal(0.0, sigma, size=(samples,) + x.shape).astype(np.float32)
+    return path_gradients(model, x + noise, class_index, batch_size).mean(axis=0)
+
+
+def grad_cam(model, x: np.ndarray, class_index: int, layer_name: str) -> np.ndarray:
+    """Grad-CAM (Selvaraju et al. 2017) of output ``class_index`` at the convolutional layer ``layer_name``.
+
+    With A^k the layer's feature maps and a_k the spatial mean of d y / d A^k, returns
+    ReLU(sum_k a_k A^k), one value per position of the layer's grid ``(h, w)``: a coarse, non-negative map
+    (not an attribution that adds up to anything). ``model`` should output the pre-softmax score, as in the
+    paper (see :func:`logit_model`).
+    """
+    import keras
+    import tensorflow as tf
+
+    x = _check_image(model, x, class_index)
+    names = [layer.name for layer in model.layers]
+    if layer_name not in names:
+        raise InputError(f"{model.name} has no layer {layer_name!r}; choose a convolutional layer, one of "
+                         f"{[n for n in names if 'conv' in n][-3:]} for example.")
+    layer = model.get_layer(layer_name)
+    if len(layer.output.shape) != 4:
+        raise InputError(f"layer {layer_name!r} outputs shape {layer.output.shape}, not feature maps "
+                         "(batch, h, w, channels): choose a convolutional layer.")
+    both = keras.Model(model.inputs, [layer.output, model.output])
+    with tf.GradientTape() as tape:
+        maps, scores = both(tf.constant(x[None]), training=False)
+        score = scores[:, class_index]
+    weights = tf.reduce_mean(tape.gradient(score, maps), axis=(1, 2))  # a_k, shape (1, channels)
+    cam = tf.nn.relu(tf.reduce_sum(maps * weights[:, None, None, :], axis=-1))
+    return np.asarray(cam[0])
