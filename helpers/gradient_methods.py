@@ -7,6 +7,8 @@ and returns a NumPy array; the model is a Keras model whose output is ``(batch, 
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from helpers.errors import InputError
@@ -46,6 +48,31 @@ def logit_model(model):
     return keras.Model(model.inputs, logits, name=f"{model.name}_logits")
 
 
+_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _gradient_graph(model):
+    """``(batch, class_index) -> d model(batch)[:, class_index] / d batch`` as a TensorFlow graph, one per model.
+
+    A graph runs VGG19's backward pass about twice as fast as eager execution on a CPU. It is built once per
+    model and kept only as long as the model lives (a weak reference), so random networks can be freed.
+    """
+    import tensorflow as tf
+
+    if model not in _GRAPHS:
+        weak_model = weakref.ref(model)  # a strong reference here would keep the model, its key, alive
+
+        @tf.function(reduce_retracing=True)
+        def gradient(batch, class_index):
+            with tf.GradientTape() as tape:
+                tape.watch(batch)
+                score = tf.gather(weak_model()(batch, training=False), class_index, axis=1)
+            return tape.gradient(score, batch)
+
+        _GRAPHS[model] = gradient
+    return _GRAPHS[model]
+
+
 def path_gradients(model, points: np.ndarray, class_index: int, batch_size: int = 8) -> np.ndarray:
     """Gradients of output ``class_index`` with respect to each of ``points`` ``(N, H, W, C)``, in batches."""
     import tensorflow as tf
@@ -56,14 +83,10 @@ def path_gradients(model, points: np.ndarray, class_index: int, batch_size: int 
     _check_image(model, points[0], class_index)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(f"batch_size={batch_size!r} must be a positive integer.")
-    grads = []
-    for start in range(0, len(points), batch_size):
-        batch = tf.constant(points[start : start + batch_size])
-        with tf.GradientTape() as tape:
-            tape.watch(batch)
-            score = model(batch, training=False)[:, class_index]
-        grads.append(np.asarray(tape.gradient(score, batch)))
-    return np.concatenate(grads)
+    gradient = _gradient_graph(model)
+    index = tf.constant(int(class_index))
+    return np.concatenate([gradient(tf.constant(points[start : start + batch_size]), index).numpy()
+                           for start in range(0, len(points), batch_size)])
 
 
 def integrated_gradients(model, x: np.ndarray, baseline: np.ndarray, class_index: int, steps: int = 32,

@@ -121,3 +121,24 @@ def test_bad_input_is_rejected(tiny_logits):
         grad_cam(tiny_logits, x, 0, "block5_conv4")
     with pytest.raises(InputError, match="not feature maps"):
         grad_cam(tiny_logits, x, 0, "flatten")
+
+
+def test_path_gradients_keep_no_model_alive():
+    import gc
+    import weakref
+
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((4, 4, 2)), keras.layers.Flatten(), keras.layers.Dense(2)])
+    x = np.ones((3, 4, 4, 2), "float32")
+    eager = []
+    for point in x:
+        with tf.GradientTape() as tape:
+            batch = tf.constant(point[None])
+            tape.watch(batch)
+            score = model(batch)[:, 1]
+        eager.append(tape.gradient(score, batch).numpy()[0])
+    np.testing.assert_allclose(path_gradients(model, x, 1, batch_size=2), np.stack(eager), rtol=1e-6)
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None  # the cached graph does not keep a random network's weights in memory
