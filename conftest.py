@@ -18,7 +18,6 @@ os.environ.setdefault("SHAP_BOOK_PROFILE", "quick")
 if os.environ.get("SHAP_BOOK_DATA"):
     os.environ["SHAP_BOOK_DATA"] = str(Path(os.environ["SHAP_BOOK_DATA"]).resolve())
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 # path of each notebook nbval executed -> {"notebook": the notebook with nbval's outputs, "cells": how many
 # code cells ran, "failed": whether any failed}
@@ -59,7 +58,15 @@ def pytest_runtest_makereport(item, call):
     if call.when != "call" or not _is_notebook_cell(item):
         return
     item.cell.outputs = list(getattr(item, "test_outputs", []))
+    report = outcome.get_result()
+    # The rendered book shows no warnings or standard-error noise: a cell that writes to stderr fails.
+    noise = [output.get("text", "") for output in item.cell.outputs
+             if output.get("output_type") == "stream" and output.get("name") == "stderr"]
+    if noise and report.passed:
+        report.outcome = "failed"
+        report.longrepr = ("the cell wrote to standard error, which the rendered book would show:\n"
+                           + "".join(noise)[:3000])
     record = item.config.stash[EXECUTED].setdefault(
         Path(item.parent.path), {"notebook": item.parent.nb, "cells": 0, "failed": False})
     record["cells"] += 1
-    record["failed"] |= outcome.get_result().failed
+    record["failed"] |= report.failed

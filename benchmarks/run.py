@@ -25,7 +25,10 @@ Parts:
 - ``deep``: DeepExplainer on the CIFAR-10 CNN with 1000 backgrounds, 10 images and 10 classes: stock shap
   against ``helpers.explainers.deep_shap_values`` (chunked background), their agreement, and the floor;
 - ``training``: the book's CNN against the CNN of the book's previous edition and the original notebook's
-  (bug included), on the same data, and the accuracy of the quick profile's network.
+  (bug included), on the same data, and the accuracy of the quick profile's network;
+- ``onednn``: VGG19's forward pass and input gradient with TensorFlow's oneDNN custom operations off and on
+  (``TF_ENABLE_ONEDNN_OPTS``, read when TensorFlow loads, so each in its own process), and how far apart
+  their gradients are.
 """
 
 from __future__ import annotations
@@ -43,17 +46,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_JSON = ROOT / "benchmarks" / "results.json"
 RESULTS_MD = ROOT / "benchmarks" / "results.md"
-PARTS = ("chapters", "vgg", "sampling", "deep", "training")
+PARTS = ("chapters", "vgg", "sampling", "deep", "training", "onednn")
 
 SETTINGS = {
     "full": {"vgg_samples": 200, "vgg_background": 50, "vgg_classes": 4, "deep_background": 1000,
              "images": 10, "deep_train_images": 3000, "sampling_reference": 1000,
              "sampling_grid": {"shap": [50, 200], "stratified": [50, 100, 200]}, "sampling_seeds": 2,
-             "training": True},
+             "training": True, "onednn_images": 20},
     "quick": {"vgg_samples": 4, "vgg_background": 4, "vgg_classes": 2, "deep_background": 40,
               "images": 2, "deep_train_images": 300, "sampling_reference": 8,
               "sampling_grid": {"shap": [2, 4], "stratified": [2, 4]},
-              "sampling_seeds": 1, "training": False},
+              "sampling_seeds": 1, "training": False, "onednn_images": 2},
 }
 
 
@@ -235,15 +238,40 @@ def forward_flops(model) -> float:
     return total
 
 
+def variant_onednn(name: str, settings: dict, out: Path) -> dict:
+    """VGG19's logits on imagenet50 photos, in a process whose oneDNN setting ``name`` ("off"/"on") was set by
+    :func:`part_onednn`: seconds per photo of a forward pass (three rounds) and of the gradient of one logit
+    (batches of 10, after a warm-up batch that builds the graphs)."""
+    import numpy as np
+    from keras.applications.vgg19 import preprocess_input
+
+    from helpers import data, gradient_methods, models
+
+    photos, _ = data.load_imagenet50()
+    x = preprocess_input(photos[: settings["onednn_images"]].astype("float32"))
+    model = gradient_methods.logit_model(models.load_vgg19().model)
+    model.predict(x[:10], verbose=0, batch_size=10)
+    gradient_methods.path_gradients(model, x[:10], 0, batch_size=10)
+    start = time.perf_counter()
+    for _ in range(3):  # the forward pass is short: three rounds steady its timing
+        model.predict(x, verbose=0, batch_size=10)
+    forward = (time.perf_counter() - start) / (3 * len(x))
+    start = time.perf_counter()
+    gradients = gradient_methods.path_gradients(model, x, 0, batch_size=10)
+    gradient = (time.perf_counter() - start) / len(x)
+    np.save(out, np.moveaxis(gradients, 0, -1))  # one "class" per photo, as agreement() compares them
+    return {"forward_s": forward, "gradient_s": gradient, "peak_gib": _peak_gib()}
+
+
 VARIANTS = {"vgg": variant_vgg, "sampling": variant_sampling, "deep": variant_deep, "train": variant_train,
-            "flops": variant_flops}
+            "flops": variant_flops, "onednn": variant_onednn}
 
 
-def run_variant(part: str, name: str, profile: str, folder: Path) -> dict:
-    """Run one variant in a fresh Python process and return what it reports."""
+def run_variant(part: str, name: str, profile: str, folder: Path, env: dict | None = None) -> dict:
+    """Run one variant in a fresh Python process (with ``env`` added to its environment); return its report."""
     out = folder / f"{part}-{name}.npy"
     done = subprocess.run([sys.executable, __file__, "--variant", part, name, profile, str(out)],
-                          capture_output=True, text=True, check=False, env=os.environ)
+                          capture_output=True, text=True, check=False, env={**os.environ, **(env or {})})
     if done.returncode != 0:
         sys.exit(f"benchmark variant {part}/{name} failed:\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -322,6 +350,14 @@ def part_training(profile: str, folder: Path) -> dict:
     return results
 
 
+def part_onednn(profile: str, folder: Path) -> dict:
+    runs = {name: run_variant("onednn", name, profile, folder, {"TF_ENABLE_ONEDNN_OPTS": flag})
+            for name, flag in (("off", "0"), ("on", "1"))}
+    rel, rho = agreement(runs["off"]["values"], runs["on"]["values"])
+    return {"images": SETTINGS[profile]["onednn_images"], "max_rel_diff": rel, "min_spearman_abs": rho,
+            "rows": [{"onednn": name, **{k: v for k, v in r.items() if k != "values"}} for name, r in runs.items()]}
+
+
 # ---- the report ------------------------------------------------------------------------------------------
 
 def report(results: dict) -> str:
@@ -392,6 +428,19 @@ def report(results: dict) -> str:
             r = results["training"][name]
             out.append(f"| {label} | {r['weights']:,} | {r['seconds']:.0f} | {r['accuracy']:.3f} |")
         out.append("")
+    if "onednn" in results:
+        one = results["onednn"]
+        out += [f"**VGG19 with oneDNN's custom operations off and on** ({one['images']} imagenet50 photos, "
+                "batches of 10; seconds per photo)", "",
+                "| oneDNN | forward pass (s) | vs off | gradient of a logit (s) | vs off | peak memory (GiB) |",
+                "|---|---|---|---|---|---|"]
+        off = one["rows"][0]
+        for r in one["rows"]:
+            out.append(f"| {r['onednn']} | {r['forward_s']:.3f} | {off['forward_s'] / r['forward_s']:.2f}x | "
+                       f"{r['gradient_s']:.3f} | {off['gradient_s'] / r['gradient_s']:.2f}x | {r['peak_gib']:.1f} |")
+        out += ["", f"The two gradients differ by at most {one['max_rel_diff']:.1e} of the largest value (minimum "
+                f"Spearman of their magnitudes over the photos: {one['min_spearman_abs']:.4f}): oneDNN sums in "
+                "another order, and a different rounding can flip a ReLU near zero.", ""]
     return "\n".join(out) + "\n"
 
 
@@ -452,6 +501,8 @@ def main() -> None:
                 results["deep"] = part_deep(profile, folder, hw)
             elif part == "training" and SETTINGS[profile]["training"]:
                 results["training"] = part_training(profile, folder)
+            elif part == "onednn":
+                results["onednn"] = part_onednn(profile, folder)
     text = report(results)
     print(text)
     if args.write:

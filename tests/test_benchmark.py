@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_benchmark_runs_and_fast_variants_agree_with_stock():
     env = {**os.environ, "SHAP_BOOK_ALLOW_STANDIN_WEIGHTS": "1"}
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick",
-                           "--parts", "vgg,sampling,deep"],
+                           "--parts", "vgg,sampling,deep,onednn"],
                           capture_output=True, text=True, env=env, timeout=1200, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = re.findall(r"^\| (shared|shared\+xla|chunked) \|.*\| ([0-9.e+-]+) \| ([0-9.]+) \|$", done.stdout, re.M)
@@ -29,3 +29,5 @@ def test_benchmark_runs_and_fast_variants_agree_with_stock():
         assert float(rel) < 1e-2 and float(rho) > 0.999, f"{name} differs from stock shap: {rel}, {rho}"
     sampling = re.findall(r"^\| (shap|stratified) \| (\d+) \| ([0-9.]+) \|", done.stdout, re.M)
     assert [(s, int(n)) for s, n, _ in sampling] == [("shap", 2), ("shap", 4), ("stratified", 2), ("stratified", 4)]
+    assert re.search(r"^\| off \| [0-9.]+ \| 1\.00x \| [0-9.]+ \| 1\.00x \|", done.stdout, re.M), done.stdout
+    assert re.search(r"^\| on \| [0-9.]+ \| [0-9.]+x \| [0-9.]+ \| [0-9.]+x \|", done.stdout, re.M), done.stdout
