@@ -54,8 +54,8 @@ _GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def _gradient_graph(model):
     """``(batch, class_index) -> d model(batch)[:, class_index] / d batch`` as a TensorFlow graph, one per model.
 
-    A graph runs VGG19's backward pass about twice as fast as eager execution on a CPU. It is built once per
-    model and kept only as long as the model lives (a weak reference), so random networks can be freed.
+    A graph runs without the per-operation overhead of eager execution. It is built once per model and kept
+    only as long as the model lives (a weak reference), so random networks can be freed.
     """
     import tensorflow as tf
 
