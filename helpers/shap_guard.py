@@ -184,7 +184,9 @@ def unsupported_operations(model) -> OperationReport:
         raise InputError("unsupported_operations needs a Keras model with exactly one input tensor.")
     spec = tf.TensorSpec((None, *inputs[0].shape[1:]), inputs[0].dtype)
     graph = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec).graph
-    placeholders = [t for t in graph.inputs if t.dtype != tf.resource]
+    # graph.inputs holds the image's placeholder first, then every captured tensor (weights, and constants such
+    # as a Normalization layer's stored variance): only what the image feeds is on DeepExplainer's path.
+    placeholders = graph.inputs[:1]
     seen: dict[str, object] = {}
     stack = [op for t in placeholders for op in t.consumers()]
     while stack:

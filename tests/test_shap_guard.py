@@ -108,3 +108,14 @@ def test_unsupported_operations_lists_what_deep_explainer_lacks(model_and_data):
     assert shap_guard.unsupported_operations(swish).custom_gradient == ["IdentityN"]
     with pytest.raises(InputError, match="exactly one input"):
         shap_guard.unsupported_operations(object())
+
+
+def test_unsupported_operations_skip_what_only_constants_feed():
+    # Normalization takes the square root of its stored variance, a captured constant: not on the image's path
+    normalised = keras.Sequential([keras.Input((4,)), keras.layers.Normalization(mean=1.0, variance=4.0),
+                                   keras.layers.Dense(2)])
+    assert "Sqrt" not in shap_guard.unsupported_operations(normalised).without_rule
+    # the same operation applied to the image is on the path, and reported
+    rooted = keras.Sequential([keras.Input((4,)), keras.layers.Lambda(lambda x: keras.ops.sqrt(x)),
+                               keras.layers.Dense(2)])
+    assert "Sqrt" in shap_guard.unsupported_operations(rooted).without_rule
