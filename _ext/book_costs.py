@@ -3,7 +3,7 @@
 ``benchmarks/run.py --write`` measures every chapter in both profiles and writes that file; the pages draw
 from it, so no time is written by hand:
 
-- the role ``{chapter-cost}`NAME``` renders "about 1 min 40 s and 2.1 GB in the full profile, 38 s and 1.2 GB in
+- the role ``{chapter-cost}`NAME``` renders "about 1 min 40 s and 2.1 GiB in the full profile, 38 s and 1.2 GiB in
   the quick profile (2-core CPU, measured 2026-11-25)" for ``chapters/NAME``;
 - the directive ``{chapter-costs}`` renders the table of every chapter (the teachers' table);
 - the role ``{benchmark-value}`KEY.KEY:FORMAT``` renders any other measured value, e.g.
@@ -46,8 +46,8 @@ def cost_text(name: str, results: dict) -> str | None:
     if not {"full", "quick"} <= set(runs):
         return None
     full, quick = runs["full"], runs["quick"]
-    return (f"about {_duration(full['seconds'])} and {full['peak_gib']:.1f} GB in the full profile, "
-            f"{_duration(quick['seconds'])} and {quick['peak_gib']:.1f} GB in the quick profile "
+    return (f"about {_duration(full['seconds'])} and {full['peak_gib']:.1f} GiB in the full profile, "
+            f"{_duration(quick['seconds'])} and {quick['peak_gib']:.1f} GiB in the quick profile "
             f"({results['machine']}, measured {results['date']})")
 
 
@@ -113,7 +113,7 @@ class ChapterCostsDirective(SphinxDirective):
                                         refexplicit=False, refwarn=True, refdoc=self.env.docname)
             ref += nodes.inline(text=path.stem)
             link += ref
-            body += row([link] + [f"{_duration(runs[p]['seconds'])}, {runs[p]['peak_gib']:.1f} GB"
+            body += row([link] + [f"{_duration(runs[p]['seconds'])}, {runs[p]['peak_gib']:.1f} GiB"
                                   for p in ("quick", "full")])
         caption = nodes.paragraph(text=f"Measured on {results.get('machine', '?')}, {results.get('date', '?')}, "
                                        "by benchmarks/run.py.")

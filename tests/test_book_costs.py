@@ -17,7 +17,7 @@ RESULTS = {"date": "2026-11-25", "machine": "x86_64, 2 cores",
 
 def test_cost_text_states_both_profiles_and_where_they_were_measured():
     text = book_costs.cost_text("deep", RESULTS)
-    assert text == ("about 1 min 58 s and 1.5 GB in the full profile, 41 s and 1.2 GB in the quick profile "
+    assert text == ("about 1 min 58 s and 1.5 GiB in the full profile, 41 s and 1.2 GiB in the quick profile "
                     "(x86_64, 2 cores, measured 2026-11-25)")
 
 
