@@ -11,6 +11,7 @@ import weakref
 
 import numpy as np
 
+from helpers import validate
 from helpers.errors import InputError
 
 
@@ -81,8 +82,7 @@ def path_gradients(model, points: np.ndarray, class_index: int, batch_size: int 
     if points.ndim != 4 or len(points) == 0:
         raise InputError(f"points must be a non-empty batch of images (N, H, W, C), got shape {points.shape}.")
     _check_image(model, points[0], class_index)
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise InputError(f"batch_size={batch_size!r} must be a positive integer.")
+    validate.positive_int("batch_size", batch_size)
     gradient = _gradient_graph(model)
     index = tf.constant(int(class_index))
     return np.concatenate([gradient(tf.constant(points[start : start + batch_size]), index).numpy()
@@ -102,8 +102,7 @@ def integrated_gradients(model, x: np.ndarray, baseline: np.ndarray, class_index
     if baseline.shape != x.shape:
         raise InputError(f"baseline has shape {baseline.shape} but x has {x.shape}: give one reference image "
                          "shaped like x.")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise InputError(f"steps={steps!r} must be a positive integer (the number of trapezoid intervals).")
+    steps = validate.positive_int("steps", steps)
     alphas = np.linspace(0, 1, steps + 1, dtype=np.float32).reshape(-1, 1, 1, 1)
     grads = path_gradients(model, baseline + alphas * (x - baseline), class_index, batch_size)
     return (x - baseline) * np.trapezoid(grads, dx=1 / steps, axis=0)
@@ -120,8 +119,7 @@ def smoothgrad(model, x: np.ndarray, class_index: int, sigma: float, samples: in
     x = _check_image(model, x, class_index)
     if not np.isfinite(sigma) or sigma < 0:
         raise InputError(f"sigma={sigma!r} must be a non-negative number (the noise's standard deviation).")
-    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
-        raise InputError(f"samples={samples!r} must be a positive integer (the number of noisy copies).")
+    samples = validate.positive_int("samples", samples)
     noise = np.random.default_rng(seed).normal(0.0, sigma, size=(samples,) + x.shape).astype(np.float32)
     return path_gradients(model, x + noise, class_index, batch_size).mean(axis=0)
 
