@@ -360,6 +360,15 @@ def part_onednn(profile: str, folder: Path) -> dict:
 
 # ---- the report ------------------------------------------------------------------------------------------
 
+def variant_table(rows: list[dict]) -> list[str]:
+    """The Markdown table of a part's variants (from :func:`compare_variants`), the first one stock shap."""
+    stock = rows[0]["seconds"]
+    return ["| variant | time (s) | vs stock | peak memory (GiB) | max rel. difference | min Spearman of abs |",
+            "|---|---|---|---|---|---|"] + [
+        f"| {r['variant']} | {r['seconds']:.1f} | {stock / r['seconds']:.2f}x | {r['peak_gib']:.1f} | "
+        f"{r['max_rel_diff']:.1e} | {r['min_spearman_abs']:.4f} |" for r in rows]
+
+
 def report(results: dict) -> str:
     """The Markdown tables of ``results`` (as stored in results.json)."""
     out = [f"Measured on {results['date']}, {results['machine']}, Python {results['python']}. VGG19 weights: "
@@ -382,12 +391,7 @@ def report(results: dict) -> str:
         n, k = vgg["samples"], vgg["classes"]
         out += [f"**GradientExplainer, VGG19 layer 10, image 46** ({vgg['background']} backgrounds, {n} samples, "
                 f"{k} ranked classes)",
-                "", "| variant | time (s) | vs stock | peak memory (GiB) | max rel. difference | min Spearman of abs |",
-                "|---|---|---|---|---|---|"]
-        stock = vgg["rows"][0]["seconds"]
-        for r in vgg["rows"]:
-            out.append(f"| {r['variant']} | {r['seconds']:.1f} | {stock / r['seconds']:.2f}x | {r['peak_gib']:.1f} | "
-                       f"{r['max_rel_diff']:.1e} | {r['min_spearman_abs']:.4f} |")
+                ""] + variant_table(vgg["rows"])
         f = vgg["flops_per_sample"]
         floor = n * (1 + k) * f / (vgg["gflops"] * 1e9)
         out += ["", f"Floor: the head's forward pass is {f / 1e9:.1f} GFLOP per sample and an input gradient about "
@@ -409,13 +413,7 @@ def report(results: dict) -> str:
     if "deep" in results:
         deep = results["deep"]
         out += [f"**DeepExplainer, CIFAR-10 CNN** ({deep['background']} backgrounds, {deep['images']} images, "
-                "10 classes)", "",
-                "| variant | time (s) | vs stock | peak memory (GiB) | max rel. difference | min Spearman of abs |",
-                "|---|---|---|---|---|---|"]
-        stock = deep["rows"][0]["seconds"]
-        for r in deep["rows"]:
-            out.append(f"| {r['variant']} | {r['seconds']:.1f} | {stock / r['seconds']:.2f}x | {r['peak_gib']:.1f} | "
-                       f"{r['max_rel_diff']:.1e} | {r['min_spearman_abs']:.4f} |")
+                "10 classes)", ""] + variant_table(deep["rows"])
         out.append("")
     if "training" in results:
         labels = {"full": "this book's CNN, full-profile recipe", "quick": "this book's CNN, quick-profile recipe",
