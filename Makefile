@@ -3,7 +3,17 @@
 #   make test   runs the unit tests and executes every chapter with nbval (quick profile unless set)
 # Both create or refresh the virtual environment .venv first.
 
-PYTHON ?= python3
+# The interpreter: PYTHON if given, else the first Python 3.12 or 3.13 found on PATH or under pyenv
+# (a pyenv shim that fails to run is skipped). None found: `make` stops and names the versions it accepts.
+PYTHON_VERSIONS := 3.12 3.13
+PYTHON ?= $(shell for c in $(foreach v,$(PYTHON_VERSIONS),python$(v)) python3 \
+	  $$(ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.1[23]*/bin/python3 2>/dev/null); do \
+	  $$c -c 'import sys; sys.exit(sys.version_info[:2] not in ((3, 12), (3, 13)))' 2>/dev/null && { echo $$c; break; }; \
+	done)
+ifeq ($(strip $(PYTHON)),)
+$(error No Python 3.12 or 3.13 found (tried python3.12, python3.13, python3 and pyenv's versions). Install one, \
+  or name it: make PYTHON=/path/to/python3.12 ...)
+endif
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -18,8 +28,9 @@ endif
 
 env: $(STAMP)
 
+# --clear: an environment left by another Python (or an older requirements file) is rebuilt from scratch.
 $(STAMP): $(REQUIREMENTS) pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS) -e .
 	touch $(STAMP)
 
@@ -35,8 +46,9 @@ clean:
 
 # The weekly upstream check (.github/workflows/book.yml): the same tests against the newest release of every
 # requirement, in a separate environment, so that a breaking TensorFlow, Keras or shap release fails there.
+# Jupyter Book is held below 2: 2.x is another tool (myst.yml instead of _config.yml and _toc.yml).
 requirements-upstream.txt: requirements.txt
-	sed -E 's/^([A-Za-z0-9_.-]+)==[^ #]*/\1/' requirements.txt > $@
+	sed -E -e 's/^(jupyter-book)==[^ #]*/\1<2/' -e 's/^([A-Za-z0-9_.-]+)==[^ #]*/\1/' requirements.txt > $@
 
 upstream-test: requirements-upstream.txt
 	$(MAKE) versions test VENV=.venv-upstream REQUIREMENTS=requirements-upstream.txt

@@ -36,12 +36,15 @@ print(json.dumps({"seconds": seconds, "peak_gib": peak_kib / 2**20}))
 """
 
 
-def run_chapter(path: Path, profile: str, keep: Path | None = None) -> dict[str, float]:
+def run_chapter(path: Path, profile: str, keep: Path | None = None, data_dir: str | None = None) -> dict[str, float]:
     """Execute one chapter in a fresh process and kernel; return its wall time (s) and peak memory (GiB).
 
-    With ``keep``, the executed notebook is written there too, to read its outputs.
+    With ``keep``, the executed notebook is written there too, to read its outputs; with ``data_dir``, the
+    chapter reads that offline data directory (``SHAP_BOOK_DATA``) instead of the environment's.
     """
     env = {**os.environ, "SHAP_BOOK_PROFILE": profile}
+    if data_dir:
+        env["SHAP_BOOK_DATA"] = str(Path(data_dir).resolve())
     done = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(path.parent), str(keep or "")], env=env,
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:

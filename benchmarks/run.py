@@ -293,7 +293,10 @@ def agreement(reference: Path, candidate: Path) -> tuple[float, float]:
     return rel, float(min(rhos))
 
 
-def part_chapters(profile: str, folder: Path, keep: Path | None = None, only: list[str] | None = None) -> dict:
+def part_chapters(profile: str, folder: Path, data: dict[str, str], keep: Path | None = None,
+                  only: list[str] | None = None) -> dict:
+    """Every chapter in each profile, the full profile on ``data["full"]`` and the quick one on
+    ``data["quick"]`` (the data directories the published book and the classes use)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from chapters import run_chapter
     from helpers.book import notebook_chapters
@@ -306,7 +309,8 @@ def part_chapters(profile: str, folder: Path, keep: Path | None = None, only: li
             if only and path.stem not in only:
                 continue
             executed = keep / f"{path.stem}-{chapter_profile}.ipynb" if keep else None
-            results.setdefault(path.stem, {})[chapter_profile] = run_chapter(path, chapter_profile, executed)
+            results.setdefault(path.stem, {})[chapter_profile] = run_chapter(
+                path, chapter_profile, executed, data_dir=data[chapter_profile])
             print(f"  {path.stem} ({chapter_profile}): {results[path.stem][chapter_profile]}", flush=True)
     return results
 
@@ -358,6 +362,34 @@ def part_onednn(profile: str, folder: Path) -> dict:
             "rows": [{"onednn": name, **{k: v for k, v in r.items() if k != "values"}} for name, r in runs.items()]}
 
 
+def processor() -> str:
+    """The processor's model name, as /proc/cpuinfo gives it (``platform.processor()`` elsewhere)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown processor"
+
+
+def describe_data(folder: str | None) -> str:
+    """Which CIFAR-10 a data directory holds, as the pages name it: the file and its training/test sizes."""
+    import numpy as np
+
+    from helpers.data import CIFAR10_FILE, CIFAR10_FULL_FILE
+
+    if not folder:
+        return "CIFAR-10 as Keras downloads it (50 000 training / 10 000 test images)"
+    for name in (CIFAR10_FULL_FILE, CIFAR10_FILE):
+        path = Path(folder) / name
+        if path.is_file():
+            with np.load(path) as npz:
+                train, test = (f"{len(npz[key]):,}".replace(",", " ") for key in ("y_train", "y_test"))
+            kind = "the full CIFAR-10" if name == CIFAR10_FULL_FILE else "the class-balanced subset of CIFAR-10"
+            return f"{kind}, {train} training / {test} test images ({name})"
+    return f"no CIFAR-10 file in {folder}"
+
+
 # ---- the report ------------------------------------------------------------------------------------------
 
 def variant_table(rows: list[dict]) -> list[str]:
@@ -371,10 +403,16 @@ def variant_table(rows: list[dict]) -> list[str]:
 
 def report(results: dict) -> str:
     """The Markdown tables of ``results`` (as stored in results.json)."""
-    out = [f"Measured on {results['date']}, {results['machine']}, Python {results['python']}. VGG19 weights: "
+    out = [f"Measured on {results['date']}, {results['machine']} ({results.get('processor', 'processor not recorded')}"
+           f"), Python {results['python']}. Calibration: a 4096 × 4096 float32 matrix product ran at "
+           f"{results['gflops']:.0f} GFLOP/s in the same run; to scale the times to another machine, measure the "
+           f"same there (the times are mostly such arithmetic, so they scale roughly inversely). VGG19 weights: "
            f"{results['vgg_weights']}.", ""]
     if "chapters" in results:
-        out += ["**Chapters** (each in a fresh kernel, in reading order, starting without saved models)", "",
+        data = results.get("chapter_data", {})
+        out += ["**Chapters** (each in a fresh kernel, in reading order, starting without saved models). "
+                f"Full profile on {data.get('full', 'data not recorded')}; quick profile on "
+                f"{data.get('quick', 'data not recorded')}.", "",
                 "| chapter | full: time | full: peak memory | quick: time | quick: peak memory |",
                 "|---|---|---|---|---|"]
         from helpers.book import notebook_chapters
@@ -450,6 +488,11 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="folder to write the executed chapters to (to read their outputs)")
     parser.add_argument("--chapters", help="comma-separated chapter names: measure only these (the others keep "
                                            "their stored numbers)")
+    parser.add_argument("--data-full", default=os.environ.get("SHAP_BOOK_DATA"),
+                        help="offline data directory for the full profile's chapters (default: SHAP_BOOK_DATA); "
+                             "the published book's is the full CIFAR-10")
+    parser.add_argument("--data-quick", default=os.environ.get("SHAP_BOOK_DATA"),
+                        help="offline data directory for the quick profile's chapters (default: SHAP_BOOK_DATA)")
     parser.add_argument("--variant", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variant:
@@ -478,19 +521,23 @@ def main() -> None:
     results = json.loads(RESULTS_JSON.read_text()) if args.write and RESULTS_JSON.is_file() else {}
     # the measurements are stored as plain numbers; the variants' .npy files live only during the run
     results.update(date=time.strftime("%Y-%m-%d"), python=platform.python_version(),
-                   machine=f"{platform.machine()}, {os.cpu_count()} cores",
+                   machine=f"{platform.machine()}, {os.cpu_count()} cores", processor=processor(),
                    vgg_weights="ImageNet" if vgg19_weights_file() else "random stand-in (same cost)")
+    data = {"full": args.data_full, "quick": args.data_quick}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        hw = run_variant("flops", "-", profile, folder) if {"vgg", "deep"} & set(parts) else {}
+        # the calibration figure: every run records the float32 throughput it measured, to scale its times by
+        hw = run_variant("flops", "-", profile, folder)
+        results["gflops"] = hw["gflops"]
         for part in parts:
             print(f"part {part} ...", flush=True)
             if part == "chapters":
                 if args.keep:
                     args.keep.mkdir(parents=True, exist_ok=True)
                 only = [name.strip() for name in args.chapters.split(",")] if args.chapters else None
-                measured = part_chapters(profile, folder, args.keep, only)
+                measured = part_chapters(profile, folder, data, args.keep, only)
                 results["chapters"] = {**results.get("chapters", {}), **measured} if only else measured
+                results["chapter_data"] = {p: describe_data(d) for p, d in data.items()}
             elif part == "vgg":
                 results["vgg"] = part_vgg(profile, folder, hw)
             elif part == "sampling":

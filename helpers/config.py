@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TypeVar
 
 from helpers.errors import ConfigError
 
@@ -29,9 +28,6 @@ PROFILES = ("full", "quick")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-
-T = TypeVar("T")
-
 
 def profile() -> str:
     """Return the active profile, ``"full"`` (the default) or ``"quick"``."""
@@ -44,7 +40,7 @@ def profile() -> str:
     return value
 
 
-def pick(*, full: T, quick: T) -> T:
+def pick[T](*, full: T, quick: T) -> T:
     """Return ``full`` or ``quick`` according to the active profile.
 
     Chapters use it in their settings cell so that a reader sees both values side by side.
