@@ -3,6 +3,8 @@ per-sample totals that measure GradientExplainer's sampling error, and plain-gra
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from helpers import validate
@@ -182,10 +184,30 @@ def expected_gradients_sample_totals(
     rng = np.random.default_rng(seed)
     refs = background[rng.integers(0, len(background), size=n)]
     t = rng.uniform(size=(n,) + (1,) * x.ndim).astype(np.float32)
-    points = tf.constant(refs + t * (x - refs))
-    with tf.autodiff.ForwardAccumulator(points, tf.constant(x - refs)) as acc:
-        out = model([points], training=False)
-    return np.asarray(acc.jvp(out))[:, np.asarray(classes)]
+    derivative = _directional_derivative_graph(model)
+    return np.asarray(derivative(tf.constant(refs + t * (x - refs)), tf.constant(x - refs)))[:, np.asarray(classes)]
+
+
+_JVP_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _directional_derivative_graph(model):
+    """``(points, directions) -> d model(points + h directions) / dh at h = 0`` as a TensorFlow graph (one
+    forward-mode pass), built once per model and kept only as long as the model lives, like
+    :func:`helpers.gradient_methods._gradient_graph`."""
+    import tensorflow as tf
+
+    if model not in _JVP_GRAPHS:
+        weak_model = weakref.ref(model)
+
+        @tf.function(reduce_retracing=True)
+        def derivative(points, directions):
+            with tf.autodiff.ForwardAccumulator(points, directions) as acc:
+                out = weak_model()([points], training=False)
+            return acc.jvp(out)
+
+        _JVP_GRAPHS[model] = derivative
+    return _JVP_GRAPHS[model]
 
 
 @guarded()

@@ -101,6 +101,38 @@ def test_sample_totals_are_exact_for_a_linear_model():
         assert np.abs(per_reference - row).sum(axis=1).min() < 1e-4
 
 
+def test_sample_totals_are_directional_derivatives_and_keep_no_model_alive():
+    # On a nonlinear network each total is grad f(point) . (x - r): check the graph's forward-mode pass against
+    # reverse-mode gradients at the same draws, then that its cached graph lets the model be freed.
+    import gc
+    import weakref
+
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
+                              keras.layers.MaxPooling2D(), keras.layers.Flatten(),
+                              keras.layers.Dense(3, activation="softmax")])
+    rng = np.random.default_rng(0)
+    background = rng.random((5, 8, 8, 3), dtype=np.float32)
+    x = rng.random((8, 8, 3), dtype=np.float32)
+    totals = expected_gradients_sample_totals(model, x, background, np.array([2, 0]), n=6, seed=3)
+    draw = np.random.default_rng(3)  # the same draws as the helper's
+    refs = background[draw.integers(0, len(background), size=6)]
+    t = draw.uniform(size=(6, 1, 1, 1)).astype(np.float32)
+    points = tf.constant(refs + t * (x - refs))
+    for k, c in enumerate((2, 0)):
+        with tf.GradientTape() as tape:
+            tape.watch(points)
+            score = model(points)[:, c]
+        expected = (tape.gradient(score, points).numpy() * (x - refs)).sum(axis=(1, 2, 3))
+        np.testing.assert_allclose(totals[:, k], expected, rtol=1e-4, atol=1e-7)
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None
+
+
 def test_sample_totals_reject_mismatched_shapes():
     model = linear_model(np.ones((6, 2), "float32"))
     with pytest.raises(InputError, match="without its batch axis"):
