@@ -28,8 +28,6 @@ import tempfile
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# shap 0.51's DeepExplainer warns on every TensorFlow after 2.4 although it supports TF 2 eager mode.
-warnings.filterwarnings("ignore", message="Your TensorFlow version is newer than 2.4.0")
 # shap imports tqdm.auto, which warns in Jupyter when ipywidgets is absent; shap's explainers here show no bars.
 warnings.filterwarnings("ignore", message="IProgress not found")
 # shap hands a one-element list to single-input Keras models; Keras 3 unpacks it and warns that the structure

@@ -1,7 +1,8 @@
 """Prepare an offline data directory once, for a classroom or a machine behind a firewall.
 
-``python -m helpers prepare-data DIR`` downloads everything through the canonical loaders (each checks what
-it downloads: Keras by SHA-256 or MD5) and writes it in the layout :mod:`helpers.data` reads;
+``python -m helpers prepare-data DIR`` downloads everything through the canonical loaders (Keras checks what
+it downloads by SHA-256 or MD5; ``shap.datasets.imagenet50()`` checks nothing, so :func:`verify` checks the
+photos' shape) and writes it in the layout :mod:`helpers.data` reads;
 ``python -m helpers prepare-data DIR --from SHARED`` copies an existing directory (for example one a teacher
 shares) and verifies its checksums. Then ``SHAP_BOOK_DATA=DIR`` runs the book with no network.
 """

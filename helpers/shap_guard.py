@@ -1,6 +1,6 @@
 """Protection from a side effect of shap's DeepExplainer, and a check of which operations it can explain.
 
-DeepExplainer (shap 0.51, TensorFlow 2) computes its attributions by swapping TensorFlow's gradient
+DeepExplainer (shap 0.54.1, TensorFlow 2) computes its attributions by swapping TensorFlow's gradient
 functions for its own rules, one rule per operation type (``op_handlers`` in
 ``shap/explainers/_deep/deep_tf.py``). While it runs, it also replaces
 ``tensorflow.python.eager.execute.record_gradient`` so that every operation is recorded under the name
