@@ -40,15 +40,27 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {rest:02d} s"
 
 
+def _chapters_run(results: dict) -> dict:
+    """When and on what the chapters were measured (older files kept it only at the top level)."""
+    return results.get("runs", {}).get("chapters", results)
+
+
+def _data_label(results: dict, profile: str) -> str:
+    """The short name of the CIFAR-10 a profile's chapters read ("the full CIFAR-10", "the 10 000-image subset")."""
+    detail = results.get("chapter_data", {}).get(profile, "")
+    return detail.split(",")[0] if detail else "data not recorded"
+
+
 def cost_text(name: str, results: dict) -> str | None:
     """The sentence for one chapter, or None when it was not measured in both profiles."""
     runs = results.get("chapters", {}).get(name, {})
     if not {"full", "quick"} <= set(runs):
         return None
     full, quick = runs["full"], runs["quick"]
-    return (f"about {_duration(full['seconds'])} and {full['peak_gib']:.1f} GiB in the full profile, "
-            f"{_duration(quick['seconds'])} and {quick['peak_gib']:.1f} GiB in the quick profile "
-            f"({results['machine']}, measured {results['date']})")
+    run = _chapters_run(results)
+    return (f"about {_duration(full['seconds'])} and {full['peak_gib']:.1f} GiB in the full profile (on "
+            f"{_data_label(results, 'full')}), {_duration(quick['seconds'])} and {quick['peak_gib']:.1f} GiB in "
+            f"the quick profile (on {_data_label(results, 'quick')}); {run['machine']}, measured {run['date']}")
 
 
 class ChapterCostRole(SphinxRole):
@@ -115,8 +127,12 @@ class ChapterCostsDirective(SphinxDirective):
             link += ref
             body += row([link] + [f"{_duration(runs[p]['seconds'])}, {runs[p]['peak_gib']:.1f} GiB"
                                   for p in ("quick", "full")])
-        caption = nodes.paragraph(text=f"Measured on {results.get('machine', '?')}, {results.get('date', '?')}, "
-                                       "by benchmarks/run.py.")
+        run = _chapters_run(results)
+        caption = nodes.paragraph(
+            text=f"Measured on {run.get('machine', '?')} ({run.get('processor', 'processor not recorded')}), "
+                 f"{run.get('date', '?')}, by benchmarks/run.py: the quick profile on "
+                 f"{results.get('chapter_data', {}).get('quick', 'data not recorded')}, the full profile on "
+                 f"{results.get('chapter_data', {}).get('full', 'data not recorded')}.")
         return [table, caption]
 
 

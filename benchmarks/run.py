@@ -209,18 +209,22 @@ def variant_train(name: str, settings: dict, out: Path) -> dict:
 
 def variant_flops(name: str, settings: dict, out: Path) -> dict:
     """Measured float32 matmul throughput, and the forward FLOPs of the two explained networks."""
-    import tensorflow as tf
-
     from helpers import models
+
+    _, head = models.split_at_layer(models.load_vgg19(allow_standin=True).model, 10)
+    return {"gflops": calibration(), "vgg_head": forward_flops(head), "cifar_cnn": forward_flops(models.cifar_cnn())}
+
+
+def calibration() -> float:
+    """The calibration figure: GFLOP/s of a 4096 x 4096 float32 matrix product in TensorFlow (after a warm-up)."""
+    import tensorflow as tf
 
     a = tf.random.normal((4096, 4096))
     tf.matmul(a, a).numpy()
     start, reps = time.perf_counter(), 5
     for _ in range(reps):
         tf.matmul(a, a).numpy()
-    throughput = 2 * 4096**3 * reps / (time.perf_counter() - start)
-    _, head = models.split_at_layer(models.load_vgg19(allow_standin=True).model, 10)
-    return {"gflops": throughput / 1e9, "vgg_head": forward_flops(head), "cifar_cnn": forward_flops(models.cifar_cnn())}
+    return 2 * 4096**3 * reps / (time.perf_counter() - start) / 1e9
 
 
 def forward_flops(model) -> float:
@@ -410,16 +414,22 @@ def variant_table(rows: list[dict]) -> list[str]:
 
 def report(results: dict) -> str:
     """The Markdown tables of ``results`` (as stored in results.json)."""
-    out = [f"Measured on {results['date']}, {results['machine']} ({results.get('processor', 'processor not recorded')}"
-           f"), Python {results['python']}. Calibration: a 4096 × 4096 float32 matrix product ran at "
-           f"{results['gflops']:.0f} GFLOP/s in the same run; to scale the times to another machine, measure the "
-           f"same there (the times are mostly such arithmetic, so they scale roughly inversely). VGG19 weights: "
-           f"{results['vgg_weights']}.", ""]
+    def measured(part: str) -> str:
+        """When and on what a part was measured, with its calibration figure."""
+        run = results.get("runs", {}).get(part)
+        if run is None:
+            return "(when and on what this part was measured was not recorded)"
+        return (f"(measured {run['date']} on {run['machine']}, {run['processor']}, Python {run['python']}; a "
+                f"4096 × 4096 float32 matrix product ran at {run['gflops']:.0f} GFLOP/s in that run)")
+
+    out = [f"Each table says when it was measured, and the float32 matrix-product throughput measured in the same "
+           f"run: to scale a time to another machine, measure that product there (the times are mostly such "
+           f"arithmetic, so they scale roughly inversely). VGG19 weights: {results['vgg_weights']}.", ""]
     if "chapters" in results:
         data = results.get("chapter_data", {})
         out += ["**Chapters** (each in a fresh kernel, in reading order, starting without saved models). "
                 f"Full profile on {data.get('full', 'data not recorded')}; quick profile on "
-                f"{data.get('quick', 'data not recorded')}.", "",
+                f"{data.get('quick', 'data not recorded')}. {measured('chapters')}", "",
                 "| chapter | full: time | full: peak memory | quick: time | quick: peak memory |",
                 "|---|---|---|---|---|"]
         from helpers.book import notebook_chapters
@@ -435,7 +445,7 @@ def report(results: dict) -> str:
         vgg = results["vgg"]
         n, k = vgg["samples"], vgg["classes"]
         out += [f"**GradientExplainer, VGG19 layer 10, image 46** ({vgg['background']} backgrounds, {n} samples, "
-                f"{k} ranked classes)",
+                f"{k} ranked classes) {measured('vgg')}",
                 ""] + variant_table(vgg["rows"])
         f = vgg["flops_per_sample"]
         floor = n * (1 + k) * f / (vgg["gflops"] * 1e9)
@@ -446,7 +456,8 @@ def report(results: dict) -> str:
     if "sampling" in results:
         sm = results["sampling"]
         out += [f"**Expected-gradients sampling, VGG19 layer 10, image 46, top class** (50 backgrounds; against a "
-                f"reference of {sm['reference_samples']} stratified draws; mean over {sm['seeds']} seeds)", "",
+                f"reference of {sm['reference_samples']} stratified draws; mean over {sm['seeds']} seeds) "
+                f"{measured('sampling')}", "",
                 "| sampling | nsamples | relative error | Spearman (signed) | top-5% overlap |",
                 "|---|---|---|---|---|"]
         for r in sm["rows"]:
@@ -458,7 +469,7 @@ def report(results: dict) -> str:
     if "deep" in results:
         deep = results["deep"]
         out += [f"**DeepExplainer, CIFAR-10 CNN** ({deep['background']} backgrounds, {deep['images']} images, "
-                "10 classes)", ""] + variant_table(deep["rows"])
+                f"10 classes) {measured('deep')}", ""] + variant_table(deep["rows"])
         out.append("")
     if "training" in results:
         labels = {"full": "this book's CNN, full-profile recipe (the published network)",
@@ -466,7 +477,8 @@ def report(results: dict) -> str:
                   "quick": "this book's CNN, quick-profile recipe",
                   "previous": "the previous edition's CNN (15 epochs)",
                   "original": "the original notebook's CNN (bug included, 15 epochs)"}
-        out += ["**CIFAR-10 training** (10% of the training images held out for validation)", "",
+        out += [f"**CIFAR-10 training** (10% of the training images held out for validation) {measured('training')}",
+                "",
                 "| model | data | weights | training time (s) | test accuracy |", "|---|---|---|---|---|"]
         for name, label in labels.items():
             r = results["training"].get(name)
@@ -477,7 +489,7 @@ def report(results: dict) -> str:
     if "onednn" in results:
         one = results["onednn"]
         out += [f"**VGG19 with oneDNN's custom operations off and on** ({one['images']} imagenet50 photos, "
-                "batches of 10; seconds per photo)", "",
+                f"batches of 10; seconds per photo) {measured('onednn')}", "",
                 "| oneDNN | forward pass (s) | vs off | gradient of a logit (s) | vs off | peak memory (GiB) |",
                 "|---|---|---|---|---|---|"]
         off = one["rows"][0]
@@ -503,8 +515,16 @@ def main() -> None:
                              "the published book's is the full CIFAR-10")
     parser.add_argument("--data-quick", default=os.environ.get("SHAP_BOOK_DATA"),
                         help="offline data directory for the quick profile's chapters (default: SHAP_BOOK_DATA)")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="only measure and print this machine's calibration figure (GFLOP/s), to scale the "
+                             "benchmark's times by")
     parser.add_argument("--variant", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.calibrate:
+        import helpers  # noqa: F401  (quiets TensorFlow's start-up log before it loads)
+
+        print(f"calibration: a 4096 x 4096 float32 matrix product runs at {calibration():.0f} GFLOP/s here")
+        return
     if args.variant:
         part, name, profile, out = args.variant
         import keras
@@ -530,15 +550,18 @@ def main() -> None:
     profile = "quick" if args.quick else "full"
     results = json.loads(RESULTS_JSON.read_text()) if args.write and RESULTS_JSON.is_file() else {}
     # the measurements are stored as plain numbers; the variants' .npy files live only during the run
-    results.update(date=time.strftime("%Y-%m-%d"), python=platform.python_version(),
-                   machine=f"{platform.machine()}, {os.cpu_count()} cores", processor=processor(),
-                   vgg_weights="ImageNet" if vgg19_weights_file() else "random stand-in (same cost)")
     data = {"full": args.data_full, "quick": args.data_quick}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         # the calibration figure: every run records the float32 throughput it measured, to scale its times by
         hw = run_variant("flops", "-", profile, folder)
-        results["gflops"] = hw["gflops"]
+        # what this run measured on; the parts it does not run keep the record of the run that measured them
+        run = {"date": time.strftime("%Y-%m-%d"), "python": platform.python_version(),
+               "machine": f"{platform.machine()}, {os.cpu_count()} cores", "processor": processor(),
+               "gflops": hw["gflops"],
+               "vgg_weights": "ImageNet" if vgg19_weights_file() else "random stand-in (same cost)"}
+        results.update(run)
+        results.setdefault("runs", {}).update({part: run for part in parts})
         for part in parts:
             print(f"part {part} ...", flush=True)
             if part == "chapters":
