@@ -73,15 +73,21 @@ class ChapterCostRole(SphinxRole):
         return [nodes.Text(text)], []
 
 
+def lookup(results: dict, path: str):
+    """The value at ``path`` (keys joined by dots; a number indexes a list) in ``results``, or None."""
+    value = results
+    for key in path.split("."):
+        if isinstance(value, list) and key.isdigit() and int(key) < len(value):
+            value = value[int(key)]
+        else:
+            value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
 class BenchmarkValueRole(SphinxRole):
     def run(self):
         path, _, spec = self.text.partition(":")
-        value = _results()
-        for key in path.split("."):
-            if isinstance(value, list) and key.isdigit() and int(key) < len(value):
-                value = value[int(key)]
-            else:
-                value = value.get(key) if isinstance(value, dict) else None
+        value = lookup(_results(), path)
         if value is None:
             LOGGER.warning(f"{path!r} is not in {RESULTS.name}: run benchmarks/run.py --write",
                            location=self.get_location())

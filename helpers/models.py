@@ -49,6 +49,16 @@ def vgg19_weights_file() -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
 
+# How keras.utils.get_file reports a failed download: a bare Exception for HTTP and URL errors, a ValueError
+# for a file whose checksum does not match; network and disk errors arrive as OSError.
+_DOWNLOAD_FAILURES = ("URL fetch failure on ", "Incomplete or corrupted file detected")
+
+
+def download_failed(err: BaseException) -> bool:
+    """Whether ``err`` is Keras failing to download a file, as opposed to any other error while loading."""
+    return isinstance(err, OSError) or str(err).startswith(_DOWNLOAD_FAILURES)
+
+
 def load_vgg19(allow_standin: bool | None = None) -> LoadedModel:
     """Return VGG19 with its ImageNet weights.
 
@@ -74,7 +84,9 @@ def load_vgg19(allow_standin: bool | None = None) -> LoadedModel:
     if data_dir() is None:
         try:
             return LoadedModel(keras.applications.VGG19(weights="imagenet"), True, str(_keras_weights_path()))
-        except Exception as err:  # keras raises a bare Exception for a failed download
+        except Exception as err:
+            if not download_failed(err):
+                raise  # a broken Keras or a broken model is not a missing file: never hide it behind stand-ins
             problem = f"Downloading VGG19's ImageNet weights failed ({err})"
     if allow_standin:
         return LoadedModel(keras.applications.VGG19(weights=None), False, "random initialisation (stand-in)")

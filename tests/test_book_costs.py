@@ -9,16 +9,53 @@ spec = importlib.util.spec_from_file_location("book_costs", ROOT / "_ext" / "boo
 book_costs = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(book_costs)
 
-RESULTS = {"date": "2026-11-25", "machine": "x86_64, 2 cores",
+RESULTS = {"date": "2026-11-30", "machine": "x86_64, 2 cores",
+           "runs": {"chapters": {"date": "2026-11-25", "machine": "x86_64, 2 cores"}},
+           "chapter_data": {"full": "the full CIFAR-10, 50 000 training / 10 000 test images (cifar10.npz)",
+                            "quick": "the class-balanced subset of CIFAR-10, 10 000 training / 2 000 test images"},
            "chapters": {"deep": {"full": {"seconds": 118.4, "peak_gib": 1.46},
                                  "quick": {"seconds": 41, "peak_gib": 1.2}},
-                        "half": {"quick": {"seconds": 40, "peak_gib": 1.0}}}}
+                        "half": {"quick": {"seconds": 40, "peak_gib": 1.0}}},
+           "sampling": {"rows": [{"nsamples": 50}, {"nsamples": 200}]}}
 
 
-def test_cost_text_states_both_profiles_and_where_they_were_measured():
+def test_cost_text_states_both_profiles_their_data_and_where_they_were_measured():
     text = book_costs.cost_text("deep", RESULTS)
-    assert text == ("about 1 min 58 s and 1.5 GiB in the full profile, 41 s and 1.2 GiB in the quick profile "
-                    "(x86_64, 2 cores, measured 2026-11-25)")
+    assert text == ("about 1 min 58 s and 1.5 GiB in the full profile (on the full CIFAR-10), 41 s and 1.2 GiB in "
+                    "the quick profile (on the class-balanced subset of CIFAR-10); x86_64, 2 cores, measured "
+                    "2026-11-25")
+
+
+def test_lookup_follows_keys_and_list_indexes():
+    assert book_costs.lookup(RESULTS, "sampling.rows.1.nsamples") == 200
+    assert book_costs.lookup(RESULTS, "sampling.rows.2.nsamples") is None
+    assert book_costs.lookup(RESULTS, "chapters.deep.full.nope") is None
+
+
+def test_every_benchmark_value_the_pages_quote_resolves():
+    """A {benchmark-value} path that no longer exists in results.json (a renamed key, a shorter grid) fails here,
+    before the -W build does."""
+    import re
+
+    results = json.loads((ROOT / "benchmarks" / "results.json").read_text())
+    pages = [*ROOT.glob("chapters/*.md"), ROOT / "teaching.md", ROOT / "intro.md"]
+    quoted = {(page.name, path) for page in pages
+              for path in re.findall(r"\{benchmark-value\}`([^`:]+)", page.read_text())}
+    assert quoted, "no page quotes a benchmark value: the pattern is wrong"
+    missing = sorted((page, path) for page, path in quoted if book_costs.lookup(results, path) is None)
+    assert not missing, f"not in benchmarks/results.json: {missing}"
+
+
+def test_results_md_is_what_the_report_makes_of_results_json():
+    """results.md is generated: an edit by hand, or a report change without regenerating it, fails here."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import run
+
+    results = json.loads((ROOT / "benchmarks" / "results.json").read_text())
+    assert (ROOT / "benchmarks" / "results.md").read_text() == run.report(results), (
+        "regenerate it: benchmarks/run.py --write (or write run.report(results) to benchmarks/results.md)")
 
 
 def test_a_chapter_measured_in_one_profile_only_has_no_cost_text():

@@ -65,12 +65,22 @@ def test_expected_gradients_equals_shap_gradient_explainer(tiny_cnn, jit_compile
     np.testing.assert_allclose(ours, stock[0], rtol=1e-4, atol=1e-6)
 
 
-def test_expected_gradients_refuses_xla_under_op_determinism(tiny_cnn):
+@pytest.fixture
+def deterministic():
+    """TensorFlow with op determinism on for one test, put back as it was afterwards."""
     import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
 
+    was_on = tf_config.is_op_determinism_enabled()
+    tf.config.experimental.enable_op_determinism()
+    yield
+    if not was_on:
+        tf_config.disable_op_determinism()
+
+
+def test_expected_gradients_refuses_xla_under_op_determinism(tiny_cnn, deterministic):
     from helpers.explainers import expected_gradients
 
-    tf.config.experimental.enable_op_determinism()
     with pytest.raises(InputError, match="needs TensorFlow's op determinism off"):
         expected_gradients(tiny_cnn, np.zeros((8, 8, 3)), np.zeros((4, 8, 8, 3)), [0], jit_compile=True)
 

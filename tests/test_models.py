@@ -220,17 +220,44 @@ def test_vgg_prediction_check_fails_loudly_with_real_weights_only():
     assert models.check_vgg_prediction(probs, NAMES, real_weights=False) == []  # stand-ins: reported, not checked
 
 
-def test_vgg_prediction_check_with_a_stubbed_loader(monkeypatch):
-    # The chapter's own sequence, with load_vgg19 stubbed to return "real" weights that see no computer.
-    class FakeModel:
-        def predict(self, x, verbose=0):
-            return _probabilities([0, 1, 2, 3, 7])[None].repeat(len(x), axis=0)
+@pytest.fixture
+def online(tmp_path, monkeypatch):
+    """No offline data directory and no weights on disk: load_vgg19 asks Keras to download them."""
+    monkeypatch.delenv(config.DATA_VAR, raising=False)
+    monkeypatch.setattr(models, "_keras_weights_path", lambda: tmp_path / "keras-cache" / models.VGG19_WEIGHTS_FILE)
 
-    monkeypatch.setattr(models, "load_vgg19", lambda allow_standin=None: models.LoadedModel(FakeModel(), True, "stub"))
-    vgg = models.load_vgg19()
-    probs = vgg.model.predict(np.zeros((1, 4)), verbose=0)[0]
-    with pytest.raises(models.PredictionError):
-        models.check_vgg_prediction(probs, NAMES, vgg.real_weights)
+
+@pytest.mark.parametrize("failure", [
+    Exception("URL fetch failure on https://example.invalid/vgg19.h5: None -- [Errno -3] name resolution"),
+    ValueError("Incomplete or corrupted file detected. The sha256 file hash does not match"),
+    TimeoutError("timed out"),
+])
+def test_a_failed_download_falls_back_to_flagged_standins(online, monkeypatch, failure):
+    real = keras.applications.VGG19
+
+    def vgg19(weights=None, **kwargs):
+        if weights == "imagenet":
+            raise failure
+        return real(weights=weights, **kwargs)
+
+    monkeypatch.setattr(keras.applications, "VGG19", vgg19)
+    loaded = models.load_vgg19(allow_standin=True)
+    assert loaded.real_weights is False
+    with pytest.raises(WeightsError, match="Downloading VGG19's ImageNet weights failed"):
+        models.load_vgg19(allow_standin=False)
+
+
+def test_any_other_loading_error_is_not_hidden_behind_standins(online, monkeypatch):
+    real = keras.applications.VGG19
+
+    def broken(weights=None, **kwargs):
+        if weights == "imagenet":  # say, a Keras change that breaks loading the weights file
+            raise TypeError("load_weights() got an unexpected keyword argument")
+        return real(weights=weights, **kwargs)
+
+    monkeypatch.setattr(keras.applications, "VGG19", broken)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        models.load_vgg19(allow_standin=True)
 
 
 def test_vgg_prediction_check_rejects_bad_input():
