@@ -4,14 +4,19 @@ The chapters run in the quick profile unless SHAP_BOOK_PROFILE says otherwise; t
 inherit this process's environment.
 
 Each chapter is executed once per test run: nbval executes the paired notebooks (in the book's reading order),
-the hooks below keep the outputs nbval saw, and the browser test (collected last) builds the book from those
-executed notebooks instead of executing every chapter again (tests/test_browser.py).
+the hooks below keep the outputs nbval saw, and the build test (collected after them, tests/test_build.py)
+builds the book from those executed notebooks instead of executing every chapter again; the browser test
+(tests/test_browser.py, last) opens the pages of that build.
 """
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parent
 
 os.environ.setdefault("SHAP_BOOK_PROFILE", "quick")
 # nbval's kernels start in chapters/: a relative data directory must be made absolute here.
@@ -39,7 +44,8 @@ def _is_notebook_cell(item) -> bool:
 
 def pytest_collection_modifyitems(session, config, items):
     """Run the chapters in the book's reading order (a later chapter may reuse what an earlier one saved),
-    after the unit tests, and the browser test last (it builds the book from the executed chapters)."""
+    after the unit tests, then the build test (it builds the book from the executed chapters), and the
+    browser test last (it opens that build)."""
     from helpers.book import notebook_chapters
 
     order = {path.with_suffix(".ipynb"): rank for rank, path in enumerate(notebook_chapters())}
@@ -47,7 +53,7 @@ def pytest_collection_modifyitems(session, config, items):
     def key(item):
         if _is_notebook_cell(item):
             return (1, order.get(Path(item.parent.path), len(order)))
-        return (2 if Path(item.path).name == "test_browser.py" else 0, 0)
+        return ({"test_build.py": 2, "test_browser.py": 3}.get(Path(item.path).name, 0), 0)
 
     items.sort(key=key)  # stable: cells keep their order within a notebook
 
@@ -70,3 +76,63 @@ def pytest_runtest_makereport(item, call):
         Path(item.parent.path), {"notebook": item.parent.nb, "cells": 0, "failed": False})
     record["cells"] += 1
     record["failed"] |= report.failed
+
+
+@pytest.fixture(scope="session")
+def built_book(request, tmp_path_factory) -> Path:
+    """Build the book with warnings as errors (`--warningiserror --nitpick`, as `make book` does) into a
+    temporary folder; return its HTML folder. A failing cell, a stderr line, a Sphinx warning fail the build.
+
+    When nbval has just executed every chapter in this test run (as `make test` and CI do: the chapters are
+    collected before this test), the build takes their outputs from a jupyter-cache filled with those
+    executed notebooks, so no chapter runs twice; the build log must then show no execution. Otherwise (this
+    fixture used alone) the build executes the chapters itself.
+    """
+    out = tmp_path_factory.mktemp("book")
+    env = {**os.environ, "SHAP_BOOK_PROFILE": os.environ.get("SHAP_BOOK_PROFILE", "quick")}
+    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", "--all", "--warningiserror", "--nitpick",
+               "--keep-going", "--path-output", str(out)]
+    from helpers.book import notebook_chapters
+
+    executed = request.config.stash[EXECUTED]
+    chapters = notebook_chapters()
+    reuse = all(path.with_suffix(".ipynb") in executed for path in chapters)
+    if reuse:
+        command += ["--config", str(cache_executed_chapters(executed, chapters, out))]
+    build = subprocess.run([*command, str(ROOT)], capture_output=True, text=True, env=env, check=False)
+    assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
+    if reuse:
+        assert "Executed notebook in" not in build.stdout, "a chapter was executed again:\n" + build.stdout[-4000:]
+        assert build.stdout.count("Using cached notebook") == len(chapters), build.stdout[-4000:]
+    return out / "_build" / "html"
+
+
+def cache_executed_chapters(executed: dict, chapters: list[Path], out: Path) -> Path:
+    """Put the notebooks nbval executed into a jupyter-cache under ``out`` and write a configuration that
+    builds from it (execute_notebooks: cache). Return the configuration's path.
+
+    myst-nb looks a chapter up in the cache by the hash of its code cells and kernelspec, which the paired
+    notebook shares with its MyST source (tests/test_chapters.py checks the pair), so the book is built from
+    the same sources as `make book`, with nbval's outputs.
+    """
+    import yaml
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    failed = [path.name for path in chapters if executed[path.with_suffix(".ipynb")]["failed"]]
+    assert not failed, f"chapters that failed under nbval (see their cells above): {failed}"
+    cache = get_cache(out / "jupyter_cache")
+    for path in chapters:
+        record = executed[path.with_suffix(".ipynb")]
+        code_cells = sum(cell.cell_type == "code" for cell in record["notebook"].cells)
+        assert record["cells"] == code_cells, f"nbval ran {record['cells']} of {code_cells} cells of {path.name}"
+        cache.cache_notebook_bundle(CacheBundleIn(record["notebook"], str(path)), check_validity=False,
+                                    overwrite=True)
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config["execute"].update(execute_notebooks="cache", cache=str(out / "jupyter_cache"))
+    # jupyter-book finds local extensions relative to the configuration file, which now lives in `out`
+    extensions = config["sphinx"]["local_extensions"]
+    config["sphinx"]["local_extensions"] = {name: str(ROOT / path) for name, path in extensions.items()}
+    target = out / "_config.yml"
+    target.write_text(yaml.safe_dump(config, sort_keys=False))
+    return target

@@ -1,9 +1,9 @@
 """The built book in a real browser: headless Chromium (Debian's package) driven by Playwright.
 
-The book is built in the quick profile into a temporary folder, served on 127.0.0.1, and every chapter page
-is opened: every image has loaded, the math has rendered, the console has no errors and no request leaves
-the machine; the search page finds a chapter; the launch links point at the paired notebooks. A screenshot
-of the first chapter goes to _build/screenshots/ (not committed).
+The book that tests/test_build.py builds (the ``built_book`` fixture of conftest.py) is served on 127.0.0.1,
+and every chapter page is opened: every image has loaded, the math has rendered, the console has no errors
+and no request leaves the machine; the search page finds a chapter; the launch links point at the paired
+notebooks. A screenshot of the first chapter goes to _build/screenshots/ (not committed).
 
 Browsers cannot be downloaded by Playwright here: the test uses /usr/bin/chromium (``apt-get install
 chromium``; .ci/run does it), or the browser SHAP_BOOK_CHROMIUM names. Without it the test is skipped, unless
@@ -16,8 +16,6 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
@@ -25,7 +23,6 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from conftest import EXECUTED
 from helpers.book import notebook_chapters
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,63 +42,13 @@ if not CHROMIUM.is_file():
 
 
 @pytest.fixture(scope="module")
-def site(request, tmp_path_factory):
-    """Build the book (quick profile) and serve it on 127.0.0.1; yield the base URL.
-
-    When nbval has just executed every chapter in this test run (as `make test` and CI do: the chapters are
-    collected before this test), the build takes their outputs from a jupyter-cache filled with those
-    executed notebooks, so no chapter runs twice; the build log must then show no execution. Otherwise (this
-    file run alone) the build executes the chapters itself.
-    """
-    out = tmp_path_factory.mktemp("book")
-    env = {**os.environ, "SHAP_BOOK_PROFILE": os.environ.get("SHAP_BOOK_PROFILE", "quick")}
-    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", "--all", "--warningiserror", "--nitpick",
-               "--keep-going", "--path-output", str(out)]
-    executed = request.config.stash[EXECUTED]
-    chapters = notebook_chapters()
-    reuse = all(path.with_suffix(".ipynb") in executed for path in chapters)
-    if reuse:
-        command += ["--config", str(cache_executed_chapters(executed, chapters, out))]
-    build = subprocess.run([*command, str(ROOT)], capture_output=True, text=True, env=env, check=False)
-    assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
-    if reuse:
-        assert "Executed notebook in" not in build.stdout, "a chapter was executed again:\n" + build.stdout[-4000:]
-        assert build.stdout.count("Using cached notebook") == len(chapters), build.stdout[-4000:]
-    handler = functools.partial(QuietHandler, directory=str(out / "_build" / "html"))
+def site(built_book):
+    """Serve the book that tests/test_build.py built (conftest.built_book) on 127.0.0.1; yield the base URL."""
+    handler = functools.partial(QuietHandler, directory=str(built_book))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
-
-
-def cache_executed_chapters(executed: dict, chapters: list[Path], out: Path) -> Path:
-    """Put the notebooks nbval executed into a jupyter-cache under ``out`` and write a configuration that
-    builds from it (execute_notebooks: cache). Return the configuration's path.
-
-    myst-nb looks a chapter up in the cache by the hash of its code cells and kernelspec, which the paired
-    notebook shares with its MyST source (tests/test_chapters.py checks the pair), so the book is built from
-    the same sources as `make book`, with nbval's outputs.
-    """
-    from jupyter_cache import get_cache
-    from jupyter_cache.base import CacheBundleIn
-
-    failed = [path.name for path in chapters if executed[path.with_suffix(".ipynb")]["failed"]]
-    assert not failed, f"chapters that failed under nbval (see their cells above): {failed}"
-    cache = get_cache(out / "jupyter_cache")
-    for path in chapters:
-        record = executed[path.with_suffix(".ipynb")]
-        code_cells = sum(cell.cell_type == "code" for cell in record["notebook"].cells)
-        assert record["cells"] == code_cells, f"nbval ran {record['cells']} of {code_cells} cells of {path.name}"
-        cache.cache_notebook_bundle(CacheBundleIn(record["notebook"], str(path)), check_validity=False,
-                                    overwrite=True)
-    config = yaml.safe_load((ROOT / "_config.yml").read_text())
-    config["execute"].update(execute_notebooks="cache", cache=str(out / "jupyter_cache"))
-    # jupyter-book finds local extensions relative to the configuration file, which now lives in `out`
-    extensions = config["sphinx"]["local_extensions"]
-    config["sphinx"]["local_extensions"] = {name: str(ROOT / path) for name, path in extensions.items()}
-    target = out / "_config.yml"
-    target.write_text(yaml.safe_dump(config, sort_keys=False))
-    return target
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
