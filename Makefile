@@ -1,7 +1,9 @@
 # Two commands do everything on a fresh machine (see README.md):
 #   make book   executes every chapter and builds the book into _build/html
 #   make test   runs the unit tests and executes every chapter with nbval (quick profile unless set)
-# Both create or refresh the virtual environment .venv first.
+# and one works through the chapters on the reader's machine:
+#   make lab    starts JupyterLab on chapters/, every chapter's .md opening as a notebook
+# All three create or refresh the virtual environment .venv first.
 
 # The interpreter: PYTHON if given, else the first Python 3.12 or 3.13 found on PATH or under pyenv
 # (a pyenv shim that fails to run is skipped). None found: `make` stops and names the versions it accepts.
@@ -24,7 +26,7 @@ ifdef SHAP_BOOK_DATA
 export SHAP_BOOK_DATA := $(abspath $(SHAP_BOOK_DATA))
 endif
 
-.PHONY: book test env clean upstream-test versions
+.PHONY: book test lab env clean upstream-test versions
 
 env: $(STAMP)
 
@@ -40,6 +42,20 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# JupyterLab on the chapters, configured by lab/jupyter_lab_config.py: on 127.0.0.1 (the address, with its token,
+# is printed when the server is up), every chapters/*.md opening as a notebook through jupytext (saving writes
+# its .ipynb pair too), the kernel from .venv, SHAP_BOOK_PROFILE and SHAP_BOOK_DATA passed on to it. The check
+# first says what the chapters will use; a failing check is reported, but JupyterLab starts all the same (the
+# chapters that need nothing missing still run). Ctrl-C stops the server. LAB_ARGS adds options to
+# `jupyter lab`, e.g. make lab LAB_ARGS="--port=8890 --no-browser".
+# JUPYTER_PREFER_ENV_PATH=1: the environment's python3 kernelspec wins over one in the user's own Jupyter
+# directories (Jupyter's default in a virtual environment the user owns, made explicit).
+LAB_ARGS ?=
+lab: $(STAMP)
+	-$(BIN)/python -m helpers check
+	@echo "make lab: starting JupyterLab on chapters/; open the http://127.0.0.1:... address it prints below"
+	JUPYTER_PREFER_ENV_PATH=1 $(BIN)/jupyter lab --config=lab/jupyter_lab_config.py $(LAB_ARGS)
 
 clean:
 	rm -rf _build chapters/artifacts

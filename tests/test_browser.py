@@ -6,9 +6,9 @@ and no request leaves the machine; the search page finds a chapter; the launch l
 notebooks. A screenshot of the first chapter goes to _build/screenshots/ (not committed).
 
 Browsers cannot be downloaded by Playwright here: the test uses /usr/bin/chromium (``apt-get install
-chromium``; .ci/run does it), or the browser SHAP_BOOK_CHROMIUM names. Without it the test is skipped, unless
-SHAP_BOOK_REQUIRE_BROWSER=1 (as in CI),
-which turns the skip into a failure.
+chromium``; .ci/run does it), or the browser SHAP_BOOK_CHROMIUM names, with the flags in tests/chromium.py.
+Without it the test is skipped, unless SHAP_BOOK_REQUIRE_BROWSER=1 (as in CI), which turns the skip into a
+failure.
 """
 
 from __future__ import annotations
@@ -24,21 +24,15 @@ import pytest
 import yaml
 
 from helpers.book import notebook_chapters
+from tests.chromium import CHROMIUM, FLAGS, require_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path(os.environ.get("SHAP_BOOK_CHROMIUM", "/usr/bin/chromium"))
 # One known upstream defect, tolerated by its exact text and nothing else: in a jupyter-book 1.0.4 build,
 # sphinx-thebe 0.3.1's set-up runs twice and every page declares `const THEBE_JS_URL` twice. Thebe is not
 # used by this book (no live-code button). Remove this entry when the duplicate is gone.
 KNOWN_UPSTREAM_ERRORS = {"Identifier 'THEBE_JS_URL' has already been declared"}
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--disable-default-apps"]
 
-if not CHROMIUM.is_file():
-    if os.environ.get("SHAP_BOOK_REQUIRE_BROWSER") == "1":
-        raise RuntimeError(f"{CHROMIUM} is missing and SHAP_BOOK_REQUIRE_BROWSER=1: apt-get install chromium")
-    pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium to run the browser test",
-                allow_module_level=True)
+require_chromium()
 
 
 @pytest.fixture(scope="module")
