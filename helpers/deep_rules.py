@@ -69,11 +69,12 @@ RULES: dict[str, Rule] = {
         "a depthwise convolution is linear in its input (the kernel, input 1, is a constant, and shap asserts "
         "that it does not vary), so its gradient is its multiplier, exactly"),
     "Neg": Rule("linear: gradient", "shap's passthrough", "-x is linear"),
-    "Relu6": Rule("rescale", "shap's nonlinearity_1d(0)", "element-wise function of one input (MobileNetV2)"),
-    "Erf": Rule("rescale", "shap's nonlinearity_1d(0)",
-                "element-wise function of one input (GELU in TensorFlow versions that compute it with Erf)"),
-    "Erfc": Rule("rescale", "shap's nonlinearity_1d(0)",
-                 "element-wise function of one input (GELU: 0.5 x erfc(-x / sqrt 2), ConvNeXt)"),
+    "Relu6": Rule("rescale", "shap's nonlinearity_1d(0)", "min(max(x, 0), 6) is an element-wise function of one "
+                  "input: the secant (g(x) - g(r)) / (x - r) hands on exactly its change (MobileNetV2)"),
+    "Erf": Rule("rescale", "shap's nonlinearity_1d(0)", "an element-wise function of one input: the secant hands on "
+                "exactly its change (GELU in TensorFlow versions that compute it with Erf, keras.ops.erf)"),
+    "Erfc": Rule("rescale", "shap's nonlinearity_1d(0)", "an element-wise function of one input: the secant hands on "
+                 "exactly its change (GELU, 0.5 x erfc(-x / sqrt 2), in ConvNeXt)"),
     "Mul": Rule(
         "linear if one input varies, else the two-input rule in closed form (replaces shap's entry while "
         "registered)",
