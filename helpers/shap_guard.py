@@ -126,13 +126,18 @@ def _translate(err: BaseException) -> UnsupportedOperationError | None:
     if found is None:
         return None
     op = found.group(1)
+    from helpers.deep_rules import RULES
+
+    rules = (f"helpers.deep_rules has a DeepLIFT rule for {op}: run the explainer inside "
+             f"`with helpers.deep_rules.registered(model):`. " if op in RULES else "")
     return UnsupportedOperationError(
         f"shap's DeepExplainer has no rule for the TensorFlow operation {op} (shap raised: LookupError: "
         f"gradient registry has no entry for: shap_{op}). DeepExplainer propagates attributions with one "
         f"rule per operation type and knows only those in shap's op_handlers. Fixes: explain this model with "
         f"shap.GradientExplainer or shap.Explainer with an image masker (Partition explainer), or replace the "
         f"layer that creates {op} by an equivalent built from supported operations. "
-        f"helpers.shap_guard.unsupported_operations(model) lists every such operation of a model. "
+        f"helpers.shap_guard.unsupported_operations(model) lists every such operation of a model, and "
+        f"helpers.deep_rules.check(model) the layers they come from. {rules}"
         f"TensorFlow's gradients were restored: later explainers in this kernel are unaffected."
     )
 
