@@ -43,6 +43,8 @@ import sys
 import time
 from pathlib import Path
 
+import report
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_JSON = ROOT / "benchmarks" / "results.json"
 RESULTS_MD = ROOT / "benchmarks" / "results.md"
@@ -401,107 +403,6 @@ def describe_data(folder: str | None) -> str:
     return f"no CIFAR-10 file in {folder}"
 
 
-# ---- the report ------------------------------------------------------------------------------------------
-
-def variant_table(rows: list[dict]) -> list[str]:
-    """The Markdown table of a part's variants (from :func:`compare_variants`), the first one stock shap."""
-    stock = rows[0]["seconds"]
-    return ["| variant | time (s) | vs stock | peak memory (GiB) | max rel. difference | min Spearman of abs |",
-            "|---|---|---|---|---|---|"] + [
-        f"| {r['variant']} | {r['seconds']:.1f} | {stock / r['seconds']:.2f}x | {r['peak_gib']:.1f} | "
-        f"{r['max_rel_diff']:.1e} | {r['min_spearman_abs']:.4f} |" for r in rows]
-
-
-def report(results: dict) -> str:
-    """The Markdown tables of ``results`` (as stored in results.json)."""
-    def measured(part: str) -> str:
-        """When and on what a part was measured, with its calibration figure."""
-        run = results.get("runs", {}).get(part)
-        if run is None:
-            return "(when and on what this part was measured was not recorded)"
-        return (f"(measured {run['date']} on {run['machine']}, {run['processor']}, Python {run['python']}; a "
-                f"4096 × 4096 float32 matrix product ran at {run['gflops']:.0f} GFLOP/s in that run)")
-
-    out = [f"Each table says when it was measured, and the float32 matrix-product throughput measured in the same "
-           f"run: to scale a time to another machine, measure that product there (the times are mostly such "
-           f"arithmetic, so they scale roughly inversely). VGG19 weights: {results['vgg_weights']}.", ""]
-    if "chapters" in results:
-        data = results.get("chapter_data", {})
-        out += ["**Chapters** (each in a fresh kernel, in reading order, starting without saved models). "
-                f"Full profile on {data.get('full', 'data not recorded')}; quick profile on "
-                f"{data.get('quick', 'data not recorded')}. {measured('chapters')}", "",
-                "| chapter | full: time | full: peak memory | quick: time | quick: peak memory |",
-                "|---|---|---|---|---|"]
-        from helpers.book import notebook_chapters
-
-        order = [path.stem for path in notebook_chapters()]
-        for name, runs in sorted(results["chapters"].items(),
-                                 key=lambda item: order.index(item[0]) if item[0] in order else len(order)):
-            cells = [f"{runs[p]['seconds']:.0f} s | {runs[p]['peak_gib']:.1f} GiB" if p in runs else "– | –"
-                     for p in ("full", "quick")]
-            out.append(f"| {name} | {' | '.join(cells)} |")
-        out.append("")
-    if "vgg" in results:
-        vgg = results["vgg"]
-        n, k = vgg["samples"], vgg["classes"]
-        out += [f"**GradientExplainer, VGG19 layer 10, image 46** ({vgg['background']} backgrounds, {n} samples, "
-                f"{k} ranked classes) {measured('vgg')}",
-                ""] + variant_table(vgg["rows"])
-        f = vgg["flops_per_sample"]
-        floor = n * (1 + k) * f / (vgg["gflops"] * 1e9)
-        out += ["", f"Floor: the head's forward pass is {f / 1e9:.1f} GFLOP per sample and an input gradient about "
-                f"as much again, so one forward pass shared by {k} backward passes for {n} samples is "
-                f"{n * (1 + k) * f / 1e12:.1f} TFLOP: **{floor:.0f} s** at the measured {vgg['gflops']:.0f} GFLOP/s "
-                f"(stock shap does {n * k * 2 * f / 1e12:.1f} TFLOP).", ""]
-    if "sampling" in results:
-        sm = results["sampling"]
-        out += [f"**Expected-gradients sampling, VGG19 layer 10, image 46, top class** (50 backgrounds; against a "
-                f"reference of {sm['reference_samples']} stratified draws; mean over {sm['seeds']} seeds) "
-                f"{measured('sampling')}", "",
-                "| sampling | nsamples | relative error | Spearman (signed) | top-5% overlap |",
-                "|---|---|---|---|---|"]
-        for r in sm["rows"]:
-            out.append(f"| {r['sampling']} | {r['nsamples']} | {r['rel_error']:.3f} | {r['spearman']:.3f} | "
-                       f"{r['top5_overlap']:.2f} |")
-        out += ["", "(The cost of either sampling is the same per sample: the draws only choose which points the "
-                "model is evaluated at.)"]
-        out.append("")
-    if "deep" in results:
-        deep = results["deep"]
-        out += [f"**DeepExplainer, CIFAR-10 CNN** ({deep['background']} backgrounds, {deep['images']} images, "
-                f"10 classes) {measured('deep')}", ""] + variant_table(deep["rows"])
-        out.append("")
-    if "training" in results:
-        labels = {"full": "this book's CNN, full-profile recipe (the published network)",
-                  "full-on-quick-data": "this book's CNN, full-profile recipe",
-                  "quick": "this book's CNN, quick-profile recipe",
-                  "previous": "the previous edition's CNN (15 epochs)",
-                  "original": "the original notebook's CNN (bug included, 15 epochs)"}
-        out += [f"**CIFAR-10 training** (10% of the training images held out for validation) {measured('training')}",
-                "",
-                "| model | data | weights | training time (s) | test accuracy |", "|---|---|---|---|---|"]
-        for name, label in labels.items():
-            r = results["training"].get(name)
-            if r is not None:
-                out.append(f"| {label} | {r.get('data', 'not recorded')} | {r['weights']:,} | {r['seconds']:.0f} | "
-                           f"{r['accuracy']:.3f} |")
-        out.append("")
-    if "onednn" in results:
-        one = results["onednn"]
-        out += [f"**VGG19 with oneDNN's custom operations off and on** ({one['images']} imagenet50 photos, "
-                f"batches of 10; seconds per photo) {measured('onednn')}", "",
-                "| oneDNN | forward pass (s) | vs off | gradient of a logit (s) | vs off | peak memory (GiB) |",
-                "|---|---|---|---|---|---|"]
-        off = one["rows"][0]
-        for r in one["rows"]:
-            out.append(f"| {r['onednn']} | {r['forward_s']:.3f} | {off['forward_s'] / r['forward_s']:.2f}x | "
-                       f"{r['gradient_s']:.3f} | {off['gradient_s'] / r['gradient_s']:.2f}x | {r['peak_gib']:.1f} |")
-        out += ["", f"The two gradients differ by at most {one['max_rel_diff']:.1e} of the largest value (minimum "
-                f"Spearman of their magnitudes over the photos: {one['min_spearman_abs']:.4f}): oneDNN sums in "
-                "another order, and a different rounding can flip a ReLU near zero.", ""]
-    return "\n".join(out) + "\n"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the script works; never written")
@@ -539,6 +440,7 @@ def main() -> None:
 
     import tempfile
 
+    from helpers.book import notebook_chapters
     from helpers.models import vgg19_weights_file
 
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
@@ -569,7 +471,11 @@ def main() -> None:
                     args.keep.mkdir(parents=True, exist_ok=True)
                 only = [name.strip() for name in args.chapters.split(",")] if args.chapters else None
                 measured = part_chapters(profile, folder, data, args.keep, only)
-                results["chapters"] = {**results.get("chapters", {}), **measured} if only else measured
+                merged = {**results.get("chapters", {}), **measured} if only else measured
+                # stored in reading order (a chapter no longer in the book last), the order the report lists them in
+                order = [path.stem for path in notebook_chapters()]
+                results["chapters"] = dict(sorted(merged.items(), key=lambda item: order.index(item[0])
+                                                  if item[0] in order else len(order)))
                 results["chapter_data"] = {p: describe_data(d) for p, d in data.items()}
             elif part == "vgg":
                 results["vgg"] = part_vgg(profile, folder, hw)
@@ -581,7 +487,7 @@ def main() -> None:
                 results["training"] = part_training(profile, folder, data)
             elif part == "onednn":
                 results["onednn"] = part_onednn(profile, folder)
-    text = report(results)
+    text = report.render(results)
     print(text)
     if args.write:
         RESULTS_JSON.write_text(json.dumps(results, indent=1) + "\n")
