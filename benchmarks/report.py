@@ -3,7 +3,8 @@
 Pure rendering, and only that: no TensorFlow, no subprocess, no measuring. ``run.py`` prints it after a run and
 writes it to ``benchmarks/results.md`` (which the benchmark page includes); ``tests/test_book_costs.py``
 checks that the stored results.md is what :func:`render` makes of the stored results.json. One function per
-part's table; a part missing from the results is left out.
+part's table; a part missing from the results is left out. Rows are keyed by name (``vgg.rows["shared"]``,
+``sampling.rows["stratified-200"]``, ``onednn.rows["on"]``) and listed in the order stored.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ def measured(results: dict, part: str) -> str:
             f"4096 × 4096 float32 matrix product ran at {run['gflops']:.0f} GFLOP/s in that run)")
 
 
-def variant_table(rows: list[dict]) -> list[str]:
-    """The Markdown table of a part's variants, the first one stock shap."""
-    stock = rows[0]["seconds"]
+def variant_table(rows: dict[str, dict]) -> list[str]:
+    """The Markdown table of a part's variants (rows keyed by variant name), timed against ``rows["stock"]``."""
+    stock = rows["stock"]["seconds"]
     return ["| variant | time (s) | vs stock | peak memory (GiB) | max rel. difference | min Spearman of abs |",
             "|---|---|---|---|---|---|"] + [
-        f"| {r['variant']} | {r['seconds']:.1f} | {stock / r['seconds']:.2f}x | {r['peak_gib']:.1f} | "
-        f"{r['max_rel_diff']:.1e} | {r['min_spearman_abs']:.4f} |" for r in rows]
+        f"| {name} | {r['seconds']:.1f} | {stock / r['seconds']:.2f}x | {r['peak_gib']:.1f} | "
+        f"{r['max_rel_diff']:.1e} | {r['min_spearman_abs']:.4f} |" for name, r in rows.items()]
 
 
 def chapters_table(results: dict) -> list[str]:
@@ -64,7 +65,7 @@ def sampling_table(results: dict) -> list[str]:
            f"{measured(results, 'sampling')}", "",
            "| sampling | nsamples | relative error | Spearman (signed) | top-5% overlap |",
            "|---|---|---|---|---|"]
-    for r in sm["rows"]:
+    for r in sm["rows"].values():
         out.append(f"| {r['sampling']} | {r['nsamples']} | {r['rel_error']:.3f} | {r['spearman']:.3f} | "
                    f"{r['top5_overlap']:.2f} |")
     return out + ["", "(The cost of either sampling is the same per sample: the draws only choose which points "
@@ -105,9 +106,9 @@ def onednn_table(results: dict) -> list[str]:
            f"batches of 10; seconds per photo) {measured(results, 'onednn')}", "",
            "| oneDNN | forward pass (s) | vs off | gradient of a logit (s) | vs off | peak memory (GiB) |",
            "|---|---|---|---|---|---|"]
-    off = one["rows"][0]
-    for r in one["rows"]:
-        out.append(f"| {r['onednn']} | {r['forward_s']:.3f} | {off['forward_s'] / r['forward_s']:.2f}x | "
+    off = one["rows"]["off"]
+    for name, r in one["rows"].items():
+        out.append(f"| {name} | {r['forward_s']:.3f} | {off['forward_s'] / r['forward_s']:.2f}x | "
                    f"{r['gradient_s']:.3f} | {off['gradient_s'] / r['gradient_s']:.2f}x | {r['peak_gib']:.1f} |")
     return out + ["", f"The two gradients differ by at most {one['max_rel_diff']:.1e} of the largest value "
                   f"(minimum Spearman of their magnitudes over the photos: {one['min_spearman_abs']:.4f}): oneDNN "

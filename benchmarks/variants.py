@@ -89,7 +89,8 @@ def variant_sampling(name: str, settings: dict, out: Path) -> dict:
     """Expected gradients for image 46's top class at VGG19 layer 10 (50 backgrounds): a reference from many
     stratified draws, then shap's and stratified sampling at each size of the grid and several seeds, all in
     this one process (one after the other, so their times compare). Each map is the 56 x 56 map the chapters
-    draw (summed over channels); returns one row per (sampling, size), averaged over the seeds."""
+    draw (summed over channels); returns one row per (sampling, size), averaged over the seeds, keyed by
+    ``SAMPLING-SIZE`` (``"stratified-200"``)."""
     import numpy as np
     from scipy.stats import spearmanr
 
@@ -105,7 +106,7 @@ def variant_sampling(name: str, settings: dict, out: Path) -> dict:
 
     reference, _ = explain("stratified", settings["sampling_reference"], 1000)
     top = reference.ravel() >= np.quantile(reference, 0.95)
-    rows = []
+    rows = {}
     for sampling, grid in settings["sampling_grid"].items():
         for n in grid:
             errors, rhos, overlaps, seconds = [], [], [], []
@@ -115,9 +116,9 @@ def variant_sampling(name: str, settings: dict, out: Path) -> dict:
                 rhos.append(float(spearmanr(values.ravel(), reference.ravel()).statistic))
                 overlaps.append(float((top & (values.ravel() >= np.quantile(values, 0.95))).sum() / top.sum()))
                 seconds.append(took)
-            rows.append({"sampling": sampling, "nsamples": n, "rel_error": float(np.mean(errors)),
-                         "spearman": float(np.mean(rhos)), "top5_overlap": float(np.mean(overlaps)),
-                         "seconds": float(np.mean(seconds))})
+            rows[f"{sampling}-{n}"] = {"sampling": sampling, "nsamples": n, "rel_error": float(np.mean(errors)),
+                                       "spearman": float(np.mean(rhos)), "top5_overlap": float(np.mean(overlaps)),
+                                       "seconds": float(np.mean(seconds))}
     return {"rows": rows, "reference_samples": settings["sampling_reference"], "seeds": settings["sampling_seeds"]}
 
 
@@ -343,14 +344,14 @@ def part_chapters(context: Context) -> dict:
     return {"chapters": chapters, "chapter_data": {p: describe_data(d) for p, d in context.data.items()}}
 
 
-def compare_variants(part: str, names: tuple[str, ...], profile: str, folder: Path) -> list[dict]:
-    """Run each variant of ``part`` in turn and compare its values with the first one's (stock shap)."""
+def compare_variants(part: str, names: tuple[str, ...], profile: str, folder: Path) -> dict[str, dict]:
+    """Run each variant of ``part`` in turn and compare its values with the first one's (stock shap); one row
+    per variant, keyed by its name."""
     runs = {name: run_variant(part, name, profile, folder) for name in names}
-    rows = []
+    rows = {}
     for name, r in runs.items():
         rel, rho = agreement(runs[names[0]]["values"], r["values"])
-        rows.append({"variant": name, "seconds": r["seconds"], "peak_gib": r["peak_gib"], "max_rel_diff": rel,
-                     "min_spearman_abs": rho})
+        rows[name] = {"seconds": r["seconds"], "peak_gib": r["peak_gib"], "max_rel_diff": rel, "min_spearman_abs": rho}
     return rows
 
 
@@ -398,8 +399,7 @@ def part_onednn(context: Context) -> dict:
     rel, rho = agreement(runs["off"]["values"], runs["on"]["values"])
     return {"onednn": {"images": SETTINGS[context.profile]["onednn_images"], "max_rel_diff": rel,
                        "min_spearman_abs": rho,
-                       "rows": [{"onednn": name, **{k: v for k, v in r.items() if k != "values"}}
-                                for name, r in runs.items()]}}
+                       "rows": {name: {k: v for k, v in r.items() if k != "values"} for name, r in runs.items()}}}
 
 
 def describe_data(folder: str | None) -> str:
