@@ -9,10 +9,11 @@ a function ``variant_PART(name, settings, out)`` that does the work, leaves the 
 
 so that its peak memory is its own and a setting TensorFlow reads when it loads (``TF_ENABLE_ONEDNN_OPTS``)
 can differ between variants; the process prints the variant's numbers as one line of JSON. A part
-(``part_PART(context)``, listed in ``run.py``'s registry) runs its variants one after the other, so their
-ratios compare, compares their values and returns the entries it stores in ``results.json``. Chapters are
-variants too: :func:`variant_chapter` executes one chapter's .md source top to bottom in a fresh kernel, as
-`make book` does (time single chapters with ``run.py --parts chapters --chapters NAME``).
+(``part_PART(context)``, listed in ``run.py``'s registry) runs its variants one after the other (so that
+their times compare), compares their values, and returns the entries it stores in ``results.json``, rows
+keyed by name. Chapters are variants too: :func:`variant_chapter` executes one chapter's .md source top to
+bottom in a fresh kernel, as `make book` does (time single chapters with ``run.py --parts chapters --chapters
+NAME``).
 """
 
 from __future__ import annotations
@@ -267,6 +268,7 @@ def variant_chapter(name: str, settings: dict, out: Path) -> dict:
     nbformat.write(notebook, out)
     return {"seconds": seconds, "peak_gib": _peak_gib(children=True)}
 
+
 VARIANTS = {"vgg": variant_vgg, "sampling": variant_sampling, "deep": variant_deep, "train": variant_train,
             "flops": variant_flops, "onednn": variant_onednn, "chapter": variant_chapter}
 
@@ -309,7 +311,7 @@ class Context:
     data: dict[str, str | None]  # the offline data directory of each chapter profile ("full", "quick")
     keep: Path | None = None  # where to copy the executed chapters to
     chapters: list[str] | None = None  # only these chapters (the others keep their stored numbers)
-    stored: dict = field(default_factory=dict)  # the results as stored before this run
+    stored: dict = field(default_factory=dict)  # the results so far (results.json's, with --write)
 
 
 def part_chapters(context: Context) -> dict:
