@@ -7,7 +7,9 @@ from it, so no time is written by hand:
   the quick profile (2-core CPU, measured 2026-11-25)" for ``chapters/NAME``;
 - the directive ``{chapter-costs}`` renders the table of every chapter (the teachers' table);
 - the role ``{benchmark-value}`KEY.KEY:FORMAT``` renders any other measured value, e.g.
-  ``{benchmark-value}`training.quick.accuracy:.2f``` (a number among the keys indexes a list).
+  ``{benchmark-value}`training.quick.accuracy:.2f``` or
+  ``{benchmark-value}`sampling.rows.stratified-200.rel_error:.3f``` (rows are named, never numbered: a path
+  means the same row however the benchmark's grid changes).
 
 A chapter missing from the file renders as "not measured yet", and the build warns (so `-W` fails): run the
 benchmark after adding a chapter.
@@ -74,13 +76,10 @@ class ChapterCostRole(SphinxRole):
 
 
 def lookup(results: dict, path: str):
-    """The value at ``path`` (keys joined by dots; a number indexes a list) in ``results``, or None."""
+    """The value at ``path`` (keys joined by dots) in ``results``, or None."""
     value = results
     for key in path.split("."):
-        if isinstance(value, list) and key.isdigit() and int(key) < len(value):
-            value = value[int(key)]
-        else:
-            value = value.get(key) if isinstance(value, dict) else None
+        value = value.get(key) if isinstance(value, dict) else None
     return value
 
 

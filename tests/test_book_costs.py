@@ -16,7 +16,7 @@ RESULTS = {"date": "2026-11-30", "machine": "x86_64, 2 cores",
            "chapters": {"deep": {"full": {"seconds": 118.4, "peak_gib": 1.46},
                                  "quick": {"seconds": 41, "peak_gib": 1.2}},
                         "half": {"quick": {"seconds": 40, "peak_gib": 1.0}}},
-           "sampling": {"rows": [{"nsamples": 50}, {"nsamples": 200}]}}
+           "sampling": {"rows": {"shap-50": {"nsamples": 50}, "stratified-200": {"nsamples": 200}}}}
 
 
 def test_cost_text_states_both_profiles_their_data_and_where_they_were_measured():
@@ -26,15 +26,29 @@ def test_cost_text_states_both_profiles_their_data_and_where_they_were_measured(
                     "2026-11-25")
 
 
-def test_lookup_follows_keys_and_list_indexes():
-    assert book_costs.lookup(RESULTS, "sampling.rows.1.nsamples") == 200
-    assert book_costs.lookup(RESULTS, "sampling.rows.2.nsamples") is None
+def test_lookup_follows_keys():
+    assert book_costs.lookup(RESULTS, "sampling.rows.stratified-200.nsamples") == 200
+    assert book_costs.lookup(RESULTS, "sampling.rows.1.nsamples") is None  # rows are named, not numbered
     assert book_costs.lookup(RESULTS, "chapters.deep.full.nope") is None
 
 
+def test_results_json_names_every_row():
+    """The pages quote rows by name (``sampling.rows.stratified-200``): a list in results.json would be read by
+    position, and silently mean another row when the grid changes."""
+    def lists(value, path="results"):
+        if isinstance(value, list):
+            yield path
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                yield from lists(item, f"{path}.{key}")
+
+    results = json.loads((ROOT / "benchmarks" / "results.json").read_text())
+    assert not list(lists(results)), "rows are stored as dicts keyed by name (see benchmarks/variants.py)"
+
+
 def test_every_benchmark_value_the_pages_quote_resolves():
-    """A {benchmark-value} path that no longer exists in results.json (a renamed key, a shorter grid) fails here,
-    before the -W build does."""
+    """A {benchmark-value} path that no longer exists in results.json (a renamed key, a row no longer measured)
+    fails here, before the -W build does."""
     import re
 
     results = json.loads((ROOT / "benchmarks" / "results.json").read_text())
@@ -51,11 +65,11 @@ def test_results_md_is_what_the_report_makes_of_results_json():
     import sys
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    import run
+    import report
 
     results = json.loads((ROOT / "benchmarks" / "results.json").read_text())
-    assert (ROOT / "benchmarks" / "results.md").read_text() == run.report(results), (
-        "regenerate it: benchmarks/run.py --write (or write run.report(results) to benchmarks/results.md)")
+    assert (ROOT / "benchmarks" / "results.md").read_text() == report.render(results), (
+        "regenerate it: benchmarks/run.py --write (or write report.render(results) to benchmarks/results.md)")
 
 
 def test_a_chapter_measured_in_one_profile_only_has_no_cost_text():
