@@ -79,7 +79,7 @@ def deep_table(results: dict) -> list[str]:
             f"10 classes) {measured(results, 'deep')}", ""] + variant_table(deep["rows"]) + [""]
 
 
-TRAINING_LABELS = {"full": "this book's CNN, full-profile recipe (the published network)",
+TRAINING_LABELS = {"full": "this book's CNN, full-profile recipe, on the full profile's data",
                    "full-on-quick-data": "this book's CNN, full-profile recipe",
                    "quick": "this book's CNN, quick-profile recipe",
                    "previous": "the previous edition's CNN (15 epochs)",

@@ -91,7 +91,7 @@ def test_training_table_follows_the_labels_order_and_says_what_was_not_recorded(
     lines = report.training_table(results)
     assert lines[0].endswith("(when and on what this part was measured was not recorded)")
     assert table(lines) == [
-        "| this book's CNN, full-profile recipe (the published network) | the subset | 357,706 | 33 | 0.644 |",
+        "| this book's CNN, full-profile recipe, on the full profile's data | the subset | 357,706 | 33 | 0.644 |",
         "| the original notebook's CNN (bug included, 15 epochs) | not recorded | 1,861,450 | 28 | 0.500 |"]
 
 
