@@ -103,16 +103,17 @@ def agreement(a: np.ndarray, b: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def normalise_map(attribution: np.ndarray, signed: bool = False, percentile: float = 99.0) -> np.ndarray:
-    """Normalise one attribution map as Adebayo et al. (2018) do before comparing maps.
+    """Normalise one attribution map before comparing maps, in the spirit of Adebayo et al. (2018).
 
     Their code (``sanity_checks_saliency``, ``src/utils.py``: ``abs_grayscale_norm`` and ``diverging_norm``)
-    turns a map into one value per pixel:
+    turns a map into one value per pixel. Ours:
 
     - ``signed=False`` (magnitude): a 2-D map becomes ``|a| / max |a|``; a map with channels ``(H, W, C)``
       becomes, as the ``saliency`` package's ``VisualizeImageGrayscale`` does, ``sum_c |a|`` rescaled so its
       minimum is 0 and its ``percentile``-th percentile is 1, clipped to [0, 1].
     - ``signed=True``: the map (summed over channels if it has them) divided by its largest absolute value,
-      so it lies in [-1, 1] and keeps its signs.
+      so it lies in [-1, 1] and keeps its signs. (Their diverging normalisation of a colour map divides by a
+      99th-percentile span and clips; only SSIM, not a rank correlation, sees the difference.)
 
     A map that is zero everywhere stays zero. Returns an ``(H, W)`` float array.
     """
