@@ -53,16 +53,27 @@ def _data_label(results: dict, profile: str) -> str:
     return detail.split(",")[0] if detail else "data not recorded"
 
 
-def cost_text(name: str, results: dict) -> str | None:
-    """The sentence for one chapter, or None when it was not measured in both profiles."""
+def reads_cifar10(name: str) -> bool:
+    """Whether chapters/NAME.md loads CIFAR-10, whose two copies (full set, subset) the profiles were timed on."""
+    source = RESULTS.parents[1] / "chapters" / f"{name}.md"
+    text = source.read_text() if source.is_file() else ""
+    return any(call in text for call in ("load_cifar10(", "cifar.load(", "cifar.trained_cnn("))
+
+
+def cost_text(name: str, results: dict, reads_data: bool | None = None) -> str | None:
+    """The sentence for one chapter, or None when it was not measured in both profiles. For a chapter that
+    reads CIFAR-10 (``reads_data``; by default :func:`reads_cifar10`) it names the copy each profile read."""
     runs = results.get("chapters", {}).get(name, {})
     if not {"full", "quick"} <= set(runs):
         return None
     full, quick = runs["full"], runs["quick"]
     run = _chapters_run(results)
-    return (f"about {_duration(full['seconds'])} and {full['peak_gib']:.1f} GiB in the full profile (on "
-            f"{_data_label(results, 'full')}), {_duration(quick['seconds'])} and {quick['peak_gib']:.1f} GiB in "
-            f"the quick profile (on {_data_label(results, 'quick')}); {run['machine']}, measured {run['date']}")
+    if reads_data is None:
+        reads_data = reads_cifar10(name)
+    on = {p: f" (on {_data_label(results, p)})" if reads_data else "" for p in ("full", "quick")}
+    return (f"about {_duration(full['seconds'])} and {full['peak_gib']:.1f} GiB in the full profile{on['full']}, "
+            f"{_duration(quick['seconds'])} and {quick['peak_gib']:.1f} GiB in the quick profile{on['quick']}; "
+            f"{run['machine']}, measured {run['date']}")
 
 
 class ChapterCostRole(SphinxRole):

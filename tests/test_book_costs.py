@@ -20,10 +20,12 @@ RESULTS = {"date": "2026-11-30", "machine": "x86_64, 2 cores",
 
 
 def test_cost_text_states_both_profiles_their_data_and_where_they_were_measured():
-    text = book_costs.cost_text("deep", RESULTS)
+    text = book_costs.cost_text("deep", RESULTS, reads_data=True)
     assert text == ("about 1 min 58 s and 1.5 GiB in the full profile (on the full CIFAR-10), 41 s and 1.2 GiB in "
                     "the quick profile (on the class-balanced subset of CIFAR-10); x86_64, 2 cores, measured "
                     "2026-11-25")
+    assert "CIFAR" not in book_costs.cost_text("deep", RESULTS, reads_data=False)
+    assert book_costs.reads_cifar10("deep_explanations") and not book_costs.reads_cifar10("gradient_explanations")
 
 
 def test_lookup_follows_keys():
