@@ -17,6 +17,7 @@ from helpers import checks, deep_rules, shap_guard
 from helpers.errors import InputError
 from helpers.explainers import expected_gradients
 from helpers.shap_guard import UnsupportedOperationError
+from tests.toy_models import mobile_block
 
 
 @pytest.fixture(autouse=True)
@@ -242,14 +243,6 @@ def test_a_rule_shap_already_has_is_left_alone(monkeypatch):
     assert deep_tf.op_handlers["Relu6"] is own
 
 
-def mobile_block():
-    keras.utils.set_random_seed(0)
-    inp = keras.Input((8, 8, 3))
-    x = keras.layers.Conv2D(4, 3, padding="same")(inp)
-    x = keras.layers.ReLU(max_value=6.0)(x)
-    x = keras.layers.DepthwiseConv2D(3, padding="same")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.Model([inp], keras.layers.Dense(3)(x))
 
 
 def gradient_explainer_works(model, background, images) -> bool:

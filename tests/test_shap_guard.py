@@ -11,16 +11,11 @@ import tensorflow as tf
 from helpers import shap_guard
 from helpers.errors import BookError, InputError
 from helpers.shap_guard import UnsupportedOperationError, guarded
+from tests.toy_models import mobile_block
 
 
 def relu6_model():
-    keras.utils.set_random_seed(0)
-    inp = keras.Input((8, 8, 3))
-    x = keras.layers.Conv2D(4, 3, padding="same")(inp)
-    x = keras.layers.ReLU(max_value=6.0)(x)
-    x = keras.layers.DepthwiseConv2D(3, padding="same")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.Model([inp], keras.layers.Dense(3, activation="softmax")(x))
+    return mobile_block("softmax")
 
 
 @pytest.fixture

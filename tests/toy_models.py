@@ -20,3 +20,15 @@ def pixel_sum_model():
     model = keras.Model(inp, out)
     model.layers[-1].set_weights([np.array([[0.25, -0.25]] * 4, "float32"), np.array([0.0, 1.0], "float32")])
     return model
+
+
+def mobile_block(activation: str | None = None):
+    """A MobileNet-style block on 8 x 8 x 3 images: convolution, ReLU6, depthwise convolution, pooling and a
+    dense layer of 3 outputs (``activation``: ``None`` for logits, ``"softmax"`` for probabilities). Seeded."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inp)
+    x = keras.layers.ReLU(max_value=6.0)(x)
+    x = keras.layers.DepthwiseConv2D(3, padding="same")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model([inp], keras.layers.Dense(3, activation=activation)(x))
