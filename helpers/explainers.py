@@ -12,6 +12,19 @@ from helpers.errors import InputError
 from helpers.shap_guard import guarded
 
 
+def _deep_inputs(background, images) -> tuple[np.ndarray, np.ndarray]:
+    """The background and images for DeepExplainer, checked: float32 batches of inputs of one shape and scale."""
+    validate.batch("background", background)
+    validate.batch("images", images)
+    validate.same_scale("images", images, "background", background)
+    background = np.asarray(background, dtype=np.float32)
+    images = np.asarray(images, dtype=np.float32)
+    if background.ndim < 2 or images.shape[1:] != background.shape[1:]:
+        raise InputError(f"images {images.shape} and background {background.shape} must hold inputs of the "
+                         "same shape, each with a batch axis first.")
+    return background, images
+
+
 @guarded()
 def deep_shap_values(model, background: np.ndarray, images: np.ndarray, chunk_size: int = 50
                      ) -> tuple[np.ndarray, np.ndarray]:
@@ -28,14 +41,7 @@ def deep_shap_values(model, background: np.ndarray, images: np.ndarray, chunk_si
     """
     import shap
 
-    validate.batch("background", background)
-    validate.batch("images", images)
-    validate.same_scale("images", images, "background", background)
-    background = np.asarray(background, dtype=np.float32)
-    images = np.asarray(images, dtype=np.float32)
-    if background.ndim < 2 or images.shape[1:] != background.shape[1:]:
-        raise InputError(f"images {images.shape} and background {background.shape} must hold inputs of the "
-                         "same shape, each with a batch axis first.")
+    background, images = _deep_inputs(background, images)
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise InputError(f"chunk_size={chunk_size!r} must be a positive integer.")
     explainer = shap.DeepExplainer(model, background[:chunk_size])
@@ -46,6 +52,27 @@ def deep_shap_values(model, background: np.ndarray, images: np.ndarray, chunk_si
         total = total + explainer.shap_values(images, check_additivity=False) * len(chunk)
     expected = np.asarray(model.predict(background, verbose=0, batch_size=256)).mean(axis=0)
     return total / len(background), expected
+
+
+@guarded()
+def deep_shap_terms(model, background: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """Return the terms DeepExplainer averages: the values against each background image alone.
+
+    ``shap.DeepExplainer(model, background).shap_values(images)`` is the mean, over the background images
+    ``r``, of one attribution per reference, whose sum over the input is ``f(x) - f(r)``. This function
+    returns those terms instead of their mean, shaped ``(R, N, H, W, C, K)`` for ``R`` background images:
+    ``terms.mean(axis=0)`` equals :func:`deep_shap_values`. One explainer serves every reference (the
+    background is swapped, as in :func:`deep_shap_values`), so the cost grows with ``R`` as the mean's does.
+    """
+    import shap
+
+    background, images = _deep_inputs(background, images)
+    explainer = shap.DeepExplainer(model, background[:1])
+    terms = []
+    for reference in background:
+        explainer.explainer.data = [reference[None]]  # swap the background; the traced graphs stay valid
+        terms.append(explainer.shap_values(images, check_additivity=False))
+    return np.stack(terms)
 
 
 SAMPLINGS = ("shap", "stratified")

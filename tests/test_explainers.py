@@ -4,7 +4,7 @@ import pytest
 import shap
 
 from helpers.errors import InputError
-from helpers.explainers import deep_shap_values, expected_gradients_sample_totals, saliency
+from helpers.explainers import deep_shap_terms, deep_shap_values, expected_gradients_sample_totals, saliency
 from tests.toy_models import linear_model, pixel_sum_model
 
 
@@ -34,6 +34,21 @@ def test_chunked_values_reject_bad_input(tiny_cnn):
         deep_shap_values(tiny_cnn, np.zeros((4, 8, 8, 3)), np.zeros((1, 8, 8, 1)))
     with pytest.raises(InputError, match="positive integer"):
         deep_shap_values(tiny_cnn, np.zeros((4, 8, 8, 3)), np.zeros((1, 8, 8, 3)), chunk_size=0)
+
+
+def test_terms_are_what_deep_explainer_averages(tiny_cnn):
+    rng = np.random.default_rng(2)
+    background = rng.random((4, 8, 8, 3), dtype=np.float32)
+    images = rng.random((2, 8, 8, 3), dtype=np.float32)
+    terms = deep_shap_terms(tiny_cnn, background, images)
+    assert terms.shape == (4, 2, 8, 8, 3, 3)
+    values, _ = deep_shap_values(tiny_cnn, background, images)
+    np.testing.assert_allclose(terms.mean(axis=0), values, rtol=1e-4, atol=1e-7)
+    # each term adds up to the change of the output between its one reference and the image
+    change = tiny_cnn.predict(images, verbose=0)[None] - tiny_cnn.predict(background, verbose=0)[:, None]
+    np.testing.assert_allclose(terms.sum(axis=(2, 3, 4)), change, atol=1e-5)
+    with pytest.raises(InputError, match="same shape"):
+        deep_shap_terms(tiny_cnn, background, np.zeros((1, 8, 8, 1), np.float32))
 
 
 @pytest.fixture
