@@ -243,17 +243,18 @@ def split_at_layer(model, layer: int | str):
 def cifar_cnn(n_classes: int = 10, seed: int = 0):
     """The CNN this book trains on CIFAR-10: three convolution blocks, each fed by the one before.
 
-    Each block is a 3 x 3 convolution with ReLU (padding "same", so the border pixels feed as many units as
-    the centre), 2 x 2 max pooling and batch normalisation, with 32, 64 and 128 filters; then dropout, a dense
-    layer of 128 and the softmax. Normalising after the pooling costs a quarter of normalising before it. ReLU
-    stays before max pooling: with pooling first (signed inputs), we measured DeepExplainer attributions of
-    about 20 for single pixels of a probability map and additivity errors of 1e-4 (1e-6 with this order).
-    shap's max-pooling rule does not make such values (its multipliers lie between 0 and 1); its softmax rule
-    does: it scales each logit's multiplier by a ratio of image-reference differences that has no bound where
-    a logit barely changes, so maps of probabilities hold large, cancelling values, and the deep-explanations
-    chapter explains the logits instead. About 360 000 weights, trained in about a minute on a 2-core CPU
-    (:func:`train_classifier`), and built only from operations shap's DeepExplainer propagates through:
-    convolution, ReLU, max pooling, batch normalisation (an affine map once trained), dense and softmax.
+    Each block is a 3 x 3 convolution with ReLU (padding "same", so each keeps its input's size; border pixels still
+    feed fewer units than inner ones), 2 x 2 max pooling and batch normalisation, with 32, 64 and 128 filters; then
+    dropout, a dense layer of 128 and the softmax. Normalising after the pooling costs a quarter of normalising
+    before it. ReLU stays before max pooling: with pooling first (signed inputs), we measured DeepExplainer
+    attributions of about 20 for single pixels of a probability map and additivity errors of 1e-4 (1e-6 with this
+    order). shap's max-pooling rule does not make such values (its multipliers lie between 0 and 1); its softmax
+    rule does: it scales each logit's multiplier by a ratio of image-reference differences that has no bound where a
+    logit barely changes, so maps of probabilities hold large, cancelling values, and the deep-explanations chapter
+    explains the logits instead. About 360 000 weights, trained in minutes on a 2-core CPU
+    (:func:`train_classifier`; the benchmarks page measures how long), and built only from operations shap's
+    DeepExplainer propagates through: convolution, ReLU, max pooling, batch normalisation (an affine map once
+    trained), dense and softmax.
     Its initial weights depend only on ``seed``, so every chapter that builds it gets the same network.
     """
     import keras
