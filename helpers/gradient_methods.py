@@ -1,5 +1,5 @@
 """Gradient attribution methods the comparisons chapter puts beside shap: integrated gradients, SmoothGrad and
-Grad-CAM, and the logit model they explain.
+Grad-CAM (the logit model they explain is :func:`helpers.surgery.logit_model`).
 
 Each function takes one image ``x`` ``(H, W, C)`` (already preprocessed for the model) and one output index,
 and returns a NumPy array; the model is a Keras model whose output is ``(batch, classes)``.
@@ -26,27 +26,6 @@ def _check_image(model, x: np.ndarray, class_index: int) -> np.ndarray:
             or not 0 <= class_index < n_outputs:
         raise InputError(f"class_index={class_index!r} must be an integer output index in 0..{n_outputs - 1}.")
     return x
-
-
-def logit_model(model):
-    """Return ``model`` with its final softmax replaced by the identity: its outputs are the logits.
-
-    The new model shares every layer of ``model`` but the last, which is copied as a ``Dense`` layer with the
-    same weights and a linear activation (Keras's VGG19 ends with ``Dense(1000, activation="softmax")``), so
-    ``softmax(logit_model(model)(x)) == model(x)``. Gradient methods explain logits to avoid the softmax's
-    saturation and its coupling of the classes; Grad-CAM is defined on the pre-softmax score.
-    """
-    import keras
-
-    last = model.layers[-1]
-    if not isinstance(last, keras.layers.Dense) or keras.activations.serialize(last.activation) != "softmax":
-        raise InputError(f"the last layer of {model.name} is {type(last).__name__} {last.name!r}, not a Dense layer "
-                         "with a softmax activation: its output is not a softmax of logits to undo.")
-    config = {**last.get_config(), "activation": "linear", "name": f"{last.name}_logits"}
-    linear = keras.layers.Dense.from_config(config)
-    logits = linear(last.input)
-    linear.set_weights(last.get_weights())
-    return keras.Model(model.inputs, logits, name=f"{model.name}_logits")
 
 
 _GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

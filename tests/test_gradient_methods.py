@@ -4,7 +4,8 @@ import pytest
 import tensorflow as tf
 
 from helpers.errors import InputError
-from helpers.gradient_methods import grad_cam, integrated_gradients, logit_model, path_gradients, smoothgrad
+from helpers.gradient_methods import grad_cam, integrated_gradients, path_gradients, smoothgrad
+from helpers.surgery import logit_model
 
 
 @pytest.fixture(scope="module")
