@@ -478,10 +478,10 @@ def _cut_after(model, layer_names: list[str]) -> str | None:
             continue
         ancestors, stack = set(), list(surgery._layer_node(model, model.get_layer(name)).input_tensors)
         while stack:
-            history = getattr(stack.pop(), "_keras_history", None)
-            if history is not None and history.operation.name not in ancestors:
-                ancestors.add(history.operation.name)
-                stack.extend(history.operation._inbound_nodes[history.node_index].input_tensors)
+            node = surgery.producer(stack.pop())
+            if node is not None and node.operation.name not in ancestors:
+                ancestors.add(node.operation.name)
+                stack.extend(node.input_tensors)
         if wanted <= ancestors:
             return name
     return None

@@ -25,6 +25,14 @@ def _deep_inputs(background, images) -> tuple[np.ndarray, np.ndarray]:
     return background, images
 
 
+def _swap_background(explainer, background: np.ndarray) -> None:
+    """Give a ``shap.DeepExplainer`` another background without building a new one (its traced graphs stay
+    valid). shap has no public way to do this: it sets the TensorFlow explainer's private ``data`` list, the
+    one place in the helpers that does. ``tests/test_explainers.py`` compares the results with stock shap's
+    for a whole background, so a change in shap fails there."""
+    explainer.explainer.data = [background]
+
+
 @guarded()
 def deep_shap_values(model, background: np.ndarray, images: np.ndarray, chunk_size: int = 50
                      ) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +56,7 @@ def deep_shap_values(model, background: np.ndarray, images: np.ndarray, chunk_si
     total = np.zeros(())
     for start in range(0, len(background), chunk_size):
         chunk = background[start : start + chunk_size]
-        explainer.explainer.data = [chunk]  # swap the background; the traced graphs stay valid
+        _swap_background(explainer, chunk)
         total = total + explainer.shap_values(images, check_additivity=False) * len(chunk)
     expected = np.asarray(model.predict(background, verbose=0, batch_size=256)).mean(axis=0)
     return total / len(background), expected
@@ -70,7 +78,7 @@ def deep_shap_terms(model, background: np.ndarray, images: np.ndarray) -> np.nda
     explainer = shap.DeepExplainer(model, background[:1])
     terms = []
     for reference in background:
-        explainer.explainer.data = [reference[None]]  # swap the background; the traced graphs stay valid
+        _swap_background(explainer, reference[None])
         terms.append(explainer.shap_values(images, check_additivity=False))
     return np.stack(terms)
 

@@ -8,16 +8,25 @@ import numpy as np
 from helpers.errors import InputError
 
 
+def producer(tensor):
+    """The Keras ``Node`` (``operation``, ``input_tensors``, ``output_tensors``) whose call made ``tensor`` in a
+    model's graph, or ``None`` for a tensor Keras did not make.
+
+    Keras 3 has no public way to walk a functional graph backwards, so this reads two private attributes,
+    ``tensor._keras_history`` and the operation's ``_inbound_nodes``; every walk in the helpers goes through
+    here, and ``tests/test_surgery.py`` checks it on a known graph, so a change in Keras fails one test."""
+    history = getattr(tensor, "_keras_history", None)
+    return None if history is None else history.operation._inbound_nodes[history.node_index]
+
+
 def _graph_nodes(model) -> list:
     """The nodes of ``model``'s graph, found by walking back from its outputs (so only nodes the output
     depends on): each is a Keras ``Node`` with ``operation``, ``input_tensors`` and ``output_tensors``."""
     nodes, seen, stack = [], set(), list(model.outputs)
     while stack:
-        tensor = stack.pop()
-        history = getattr(tensor, "_keras_history", None)
-        if history is None:
+        node = producer(stack.pop())
+        if node is None:
             continue
-        node = history.operation._inbound_nodes[history.node_index]
         if id(node) not in seen:
             seen.add(id(node))
             nodes.append(node)
@@ -45,9 +54,9 @@ def _separates(model, tensor) -> bool:
         seen.add(id(current))
         if id(current) in inputs:
             return False
-        history = getattr(current, "_keras_history", None)
-        if history is not None:
-            stack.extend(history.operation._inbound_nodes[history.node_index].input_tensors)
+        node = producer(current)
+        if node is not None:
+            stack.extend(node.input_tensors)
     return True
 
 

@@ -117,3 +117,17 @@ def test_reinitialise_top_layers_handles_batch_normalisation():
         np.testing.assert_array_equal(values, initial)
     first_conv = [layer for layer in copy.layers if isinstance(layer, keras.layers.Conv2D)][0]
     assert not np.allclose(first_conv.get_weights()[0], model.layers[0].get_weights()[0])
+
+
+def test_producer_walks_a_known_graph_backwards():
+    """The one place that reads Keras's private graph attributes: if Keras changes them, this fails."""
+    inputs = keras.Input((4,), name="x")
+    hidden = keras.layers.Dense(3, name="a")(inputs)
+    outputs = keras.layers.Add(name="sum")([hidden, keras.layers.Dense(3, name="b")(inputs)])
+    model = keras.Model(inputs, outputs)
+    node = surgery.producer(model.outputs[0])
+    assert node.operation is model.get_layer("sum")
+    assert [surgery.producer(t).operation.name for t in node.input_tensors] == ["a", "b"]
+    assert surgery.producer(node.input_tensors[0]).input_tensors[0] is model.inputs[0]
+    assert type(surgery.producer(model.inputs[0]).operation).__name__ == "InputLayer"
+    assert surgery.producer(np.zeros(3)) is None
