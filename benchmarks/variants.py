@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "_ext"))  # book_toc: the chapters in reading order
 
 SETTINGS = {
     "full": {"vgg_samples": 200, "vgg_background": 50, "vgg_classes": 4, "deep_background": 1000,
@@ -318,7 +319,7 @@ def part_chapters(context: Context) -> dict:
     """Every chapter in each profile, the full profile on ``data["full"]`` and the quick one on ``data["quick"]``
     (the data directories the published book and the classes use), in reading order, starting without saved
     models. With ``chapters``, only those are measured and the others keep their stored numbers."""
-    from helpers.book import notebook_chapters
+    from book_toc import notebook_chapters
 
     order = [path.stem for path in notebook_chapters()]
     only = context.chapters

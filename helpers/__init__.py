@@ -8,7 +8,7 @@ re-initialising models, the logit model), :mod:`helpers.explainers` (faster shap
 :mod:`helpers.shap_guard` (protection from shap's leftover gradient overrides), :mod:`helpers.deep_rules`
 (DeepExplainer rules for the operations of MobileNetV2, EfficientNetB0, Xception and ConvNeXtTiny),
 :mod:`helpers.validate` (input checks), :mod:`helpers.plots` (figures), :mod:`helpers.checks` (checks of
-explanations), :mod:`helpers.notices` (warnings and glued values), :mod:`helpers.book` (the table of contents).
+explanations), :mod:`helpers.notices` (warnings and glued values).
 
 Importing the package quiets TensorFlow's C++ start-up log and a few known-harmless library warnings (each
 named below); errors are never hidden. The log settings only act if TensorFlow is not imported yet, so import
