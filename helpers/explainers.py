@@ -3,11 +3,9 @@ per-sample totals that measure GradientExplainer's sampling error, and plain-gra
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 
-from helpers import validate
+from helpers import gradient_methods, validate
 from helpers.errors import InputError
 from helpers.shap_guard import guarded
 
@@ -223,40 +221,34 @@ def expected_gradients_sample_totals(
     return np.asarray(derivative(tf.constant(refs + t * (x - refs)), tf.constant(x - refs)))[:, np.asarray(classes)]
 
 
-_JVP_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def _directional_derivative_graph(model):
     """``(points, directions) -> d model(points + h directions) / dh at h = 0`` as a TensorFlow graph (one
-    forward-mode pass), built once per model and kept only as long as the model lives, like
-    :func:`helpers.gradient_methods._gradient_graph`."""
+    forward-mode pass), built once per model by :func:`helpers.gradient_methods.model_graph`."""
     import tensorflow as tf
 
-    if model not in _JVP_GRAPHS:
-        weak_model = weakref.ref(model)
-
+    def build(weak_model):
         @tf.function(reduce_retracing=True)
         def derivative(points, directions):
             with tf.autodiff.ForwardAccumulator(points, directions) as acc:
                 out = weak_model()([points], training=False)
             return acc.jvp(out)
 
-        _JVP_GRAPHS[model] = derivative
-    return _JVP_GRAPHS[model]
+        return derivative
+
+    return gradient_methods.model_graph(model, "directional derivative", build)
 
 
 @guarded()
 def saliency(model, images: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Plain gradients of each image's class output with respect to its pixels (Simonyan et al. 2014)."""
-    import tensorflow as tf
-
+    """Plain gradients of each image's class output with respect to its pixels (Simonyan et al. 2014), from the
+    one gradient graph per model of :func:`helpers.gradient_methods.path_gradients`, a class at a time."""
     validate.batch("images", images)
     classes = validate.class_indexes("classes", classes, model.output_shape[-1])
-    images = tf.constant(np.asarray(images, dtype=np.float32))
+    images = np.asarray(images, dtype=np.float32)
     if classes.shape != (images.shape[0],):
         raise InputError(f"give one class per image: {images.shape[0]} images but classes of shape {classes.shape}.")
-    with tf.GradientTape() as tape:
-        tape.watch(images)
-        outputs = model(images, training=False)
-        chosen = tf.gather(outputs, classes, axis=1, batch_dims=1)
-    return np.asarray(tape.gradient(chosen, images))
+    gradients = np.empty_like(images)
+    for c in np.unique(classes):
+        rows = np.flatnonzero(classes == c)
+        gradients[rows] = gradient_methods.path_gradients(model, images[rows], int(c), batch_size=len(rows))
+    return gradients

@@ -28,20 +28,30 @@ def _check_image(model, x: np.ndarray, class_index: int) -> np.ndarray:
     return x
 
 
-_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {kind: graph}
+
+
+def model_graph(model, kind: str, build):
+    """The graph ``build(weak_model)`` returns for ``model`` (a ``tf.function``), built once per model and
+    ``kind`` and kept only as long as the model lives: the cache holds the model weakly, and ``build`` gets a
+    weak reference (a strong one in the graph would keep the model, its key, alive), so random networks can be
+    freed. Every gradient graph of the helpers is made here (:func:`_gradient_graph`, and the forward-mode
+    derivative of :func:`helpers.explainers.expected_gradients_sample_totals`)."""
+    graphs = _GRAPHS.setdefault(model, {})
+    if kind not in graphs:
+        graphs[kind] = build(weakref.ref(model))
+    return graphs[kind]
 
 
 def _gradient_graph(model):
     """``(batch, class_index) -> d model(batch)[:, class_index] / d batch`` as a TensorFlow graph, one per model.
 
-    A graph runs without the per-operation overhead of eager execution. It is built once per model and kept
-    only as long as the model lives (a weak reference), so random networks can be freed.
+    A graph runs without the per-operation overhead of eager execution; :func:`model_graph` builds it once
+    per model.
     """
     import tensorflow as tf
 
-    if model not in _GRAPHS:
-        weak_model = weakref.ref(model)  # a strong reference here would keep the model, its key, alive
-
+    def build(weak_model):
         @tf.function(reduce_retracing=True)
         def gradient(batch, class_index):
             with tf.GradientTape() as tape:
@@ -49,8 +59,9 @@ def _gradient_graph(model):
                 score = tf.gather(weak_model()(batch, training=False), class_index, axis=1)
             return tape.gradient(score, batch)
 
-        _GRAPHS[model] = gradient
-    return _GRAPHS[model]
+        return gradient
+
+    return model_graph(model, "gradient", build)
 
 
 def path_gradients(model, points: np.ndarray, class_index: int, batch_size: int = 8) -> np.ndarray:
