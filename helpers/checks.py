@@ -117,8 +117,8 @@ def bootstrap_interval(values: np.ndarray, level: float = 0.95, resamples: int =
         raise InputError(f"values must be one number per case, at least two; got shape {values.shape}.")
     if not 0 < level < 1:
         raise InputError(f"level={level} must lie strictly between 0 and 1 (0.95 for a 95% interval).")
-    if not isinstance(resamples, int) or resamples < 100:
-        raise InputError(f"resamples={resamples!r}: use at least 100 bootstrap resamples.")
+    validate.integer("resamples", resamples, low=100,
+                     why=f"resamples={resamples!r}: use at least 100 bootstrap resamples.")
     rng = np.random.default_rng(seed)
     means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
     tail = (1 - level) / 2 * 100

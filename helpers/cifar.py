@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers import validate
 from helpers.config import pick
 from helpers.errors import InputError
 
@@ -66,8 +67,9 @@ def load(train_images: int | None = None) -> Cifar10:
     (``None``: all), scale the pixels to 0..1 and flatten the labels."""
     from helpers.data import load_cifar10
 
-    if train_images is not None and (not isinstance(train_images, int) or train_images < 1):
-        raise InputError(f"train_images={train_images!r} must be a positive number of images, or None for all.")
+    if train_images is not None:
+        validate.integer("train_images", train_images, low=1,
+                         why=f"train_images={train_images!r} must be a positive number of images, or None for all.")
     (x_train, y_train), (x_test, y_test) = load_cifar10()
     return Cifar10(
         x_train=x_train[:train_images].astype("float32") / 255,
@@ -81,8 +83,8 @@ def draw_background(images: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
     """Draw ``size`` distinct images at random (seeded) from ``images``: the background the explainers average
     over."""
     images = np.asarray(images)
-    if not isinstance(size, (int, np.integer)) or not 1 <= size <= len(images):
-        raise InputError(f"size={size!r}: a background needs between 1 and {len(images)} distinct images.")
+    validate.integer("size", size, 1, len(images),
+                     why=f"size={size!r}: a background needs between 1 and {len(images)} distinct images.")
     rng = np.random.default_rng(seed)
     return images[rng.choice(len(images), size, replace=False)]
 
@@ -232,7 +234,6 @@ def train_classifier(model, x, y, epochs: int, batch_size: int = 64, validation_
     """
     import keras
 
-    from helpers import validate
     from helpers.config import seed_everything
 
     validate.positive_int("epochs", epochs)

@@ -48,8 +48,7 @@ def deep_shap_values(model, background: np.ndarray, images: np.ndarray, chunk_si
     import shap
 
     background, images = _deep_inputs(background, images)
-    if not isinstance(chunk_size, int) or chunk_size < 1:
-        raise InputError(f"chunk_size={chunk_size!r} must be a positive integer.")
+    chunk_size = validate.positive_int("chunk_size", chunk_size)
     explainer = shap.DeepExplainer(model, background[:chunk_size])
     total = np.zeros(())
     for start in range(0, len(background), chunk_size):
@@ -205,8 +204,7 @@ def expected_gradients_sample_totals(
     validate.batch("background", background)
     validate.same_scale("x", x, "background", background)
     classes = validate.class_indexes("classes", np.atleast_1d(classes), model.output_shape[-1])
-    if not isinstance(n, (int, np.integer)):
-        raise InputError(f"n={n!r} must be an integer number of draws.")
+    validate.integer("n", n, why=f"n={n!r} must be an integer number of draws.")
     x = np.asarray(x, dtype=np.float32)
     background = np.asarray(background, dtype=np.float32)
     if x.shape != background.shape[1:]:

@@ -22,9 +22,8 @@ def _check_image(model, x: np.ndarray, class_index: int) -> np.ndarray:
         raise InputError(f"x has shape {x.shape}, but {model.name} takes images of shape {expected}: pass one "
                          "preprocessed image without its batch axis.")
     n_outputs = model.output_shape[-1]
-    if isinstance(class_index, bool) or not isinstance(class_index, (int, np.integer)) \
-            or not 0 <= class_index < n_outputs:
-        raise InputError(f"class_index={class_index!r} must be an integer output index in 0..{n_outputs - 1}.")
+    validate.integer("class_index", class_index, 0, n_outputs - 1,
+                     why=f"class_index={class_index!r} must be an integer output index in 0..{n_outputs - 1}.")
     return x
 
 

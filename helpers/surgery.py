@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from helpers import validate
 from helpers.errors import InputError
 
 
@@ -92,12 +93,10 @@ def _find_layer(model, layer: int | str):
         raise InputError(f"{model.name} has no layer named {layer!r}. Its layers are: {', '.join(names)}.")
     first = next(i for i, candidate in enumerate(model.layers) if type(candidate).__name__ != "InputLayer")
     n = len(model.layers)
-    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not first <= layer < n:
-        raise InputError(
-            f"layer_index={layer!r} is out of range for {model.name}, which has {n} layers: choose an integer "
-            f"from {first} ({model.layers[first].name}) to {n - 1} ({model.layers[-1].name}), or a layer name."
-        )
-    return model.layers[int(layer)]
+    index = validate.integer("layer", layer, first, n - 1, why=(
+        f"layer_index={layer!r} is out of range for {model.name}, which has {n} layers: choose an integer "
+        f"from {first} ({model.layers[first].name}) to {n - 1} ({model.layers[-1].name}), or a layer name."))
+    return model.layers[index]
 
 
 def split_at_layer(model, layer: int | str):
@@ -189,8 +188,8 @@ def reinitialise_top_layers(model, count: int, seed: int = 0):
     import keras
 
     weighted = [layer for layer in model.layers if layer.weights]
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 0 <= count <= len(weighted):
-        raise InputError(f"count={count} is out of range: {model.name} has {len(weighted)} layers with weights.")
+    validate.integer("count", count, 0, len(weighted),
+                     why=f"count={count} is out of range: {model.name} has {len(weighted)} layers with weights.")
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     # Keras 3 initialisers fix their seed when they are built: build fresh ones with explicit seeds, one per
