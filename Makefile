@@ -61,10 +61,11 @@ clean:
 	rm -rf _build chapters/artifacts
 
 # The weekly upstream check (.github/workflows/book.yml): the same tests against the newest release of every
-# requirement, in a separate environment, so that a breaking TensorFlow, Keras or shap release fails there.
-# Jupyter Book is held below 2: 2.x is another tool (myst.yml instead of _config.yml and _toc.yml).
+# requirement within the major version the book supports (pkg==X.Y.Z becomes pkg>=X.Y.Z,<X+1), in a separate
+# environment, so that a breaking minor release of TensorFlow, Keras or shap fails there. A new major version
+# (Jupyter Book 2 is another tool: myst.yml instead of _config.yml and _toc.yml) is a move to plan, not a test.
 requirements-upstream.txt: requirements.txt
-	sed -E -e 's/^(jupyter-book)==[^ #]*/\1<2/' -e 's/^([A-Za-z0-9_.-]+)==[^ #]*/\1/' requirements.txt > $@
+	awk -F'==' '/^[A-Za-z0-9_.-]+==/ {v = $$2; sub(/[ \t#].*/, "", v); split(v, p, "."); print $$1 ">=" v ",<" p[1] + 1; next} {print}' requirements.txt > $@
 
 upstream-test: requirements-upstream.txt
 	$(MAKE) versions test VENV=.venv-upstream REQUIREMENTS=requirements-upstream.txt

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent
+# the build tooling (_ext/book_toc.py, the table of contents), importable as the Sphinx extensions import it
+sys.path.insert(0, str(ROOT / "_ext"))
 
 os.environ.setdefault("SHAP_BOOK_PROFILE", "quick")
 # nbval's kernels start in chapters/: a relative data directory must be made absolute here.
@@ -46,7 +48,7 @@ def pytest_collection_modifyitems(session, config, items):
     """Run the chapters in the book's reading order (a later chapter may reuse what an earlier one saved),
     after the unit tests, then the build test (it builds the book from the executed chapters), and the
     browser test last (it opens that build)."""
-    from helpers.book import notebook_chapters
+    from book_toc import notebook_chapters
 
     order = {path.with_suffix(".ipynb"): rank for rank, path in enumerate(notebook_chapters())}
 
@@ -92,7 +94,7 @@ def built_book(request, tmp_path_factory) -> Path:
     env = {**os.environ, "SHAP_BOOK_PROFILE": os.environ.get("SHAP_BOOK_PROFILE", "quick")}
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", "--all", "--warningiserror", "--nitpick",
                "--keep-going", "--path-output", str(out)]
-    from helpers.book import notebook_chapters
+    from book_toc import notebook_chapters
 
     executed = request.config.stash[EXECUTED]
     chapters = notebook_chapters()

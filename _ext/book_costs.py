@@ -128,7 +128,7 @@ class ChapterCostsDirective(SphinxDirective):
             return line
 
         head += row(["chapter", "quick profile", "full profile"])
-        from helpers.book import notebook_chapters
+        from book_toc import notebook_chapters
 
         for path in notebook_chapters():
             runs = results.get("chapters", {}).get(path.stem, {})

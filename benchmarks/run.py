@@ -71,7 +71,7 @@ def processor() -> str:
 
 def run_record(gflops: float) -> dict:
     """What a run measured on: stored for each part it measures (``runs[part]``) and at the top level."""
-    from helpers.models import vgg19_weights_file
+    from helpers.pretrained import vgg19_weights_file
 
     return {"date": time.strftime("%Y-%m-%d"), "python": platform.python_version(),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores", "processor": processor(), "gflops": gflops,

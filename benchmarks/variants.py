@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "_ext"))  # book_toc: the chapters in reading order
 
 SETTINGS = {
     "full": {"vgg_samples": 200, "vgg_background": 50, "vgg_classes": 4, "deep_background": 1000,
@@ -55,10 +56,10 @@ def _vgg_layer10(settings: dict):
     import numpy as np
     from keras.applications.vgg19 import preprocess_input
 
-    from helpers import data, models
+    from helpers import data, pretrained, surgery
 
     photos, _ = data.load_imagenet50()
-    features, head = models.split_at_layer(models.load_vgg19().model, 10)
+    features, head = surgery.split_at_layer(pretrained.load_vgg19().model, 10)
     chosen = photos[list(range(settings["vgg_background"])) + [46]]  # the background photos, then image 46
     acts = features.predict(preprocess_input(chosen.copy()), verbose=0, batch_size=10)
     ranked = np.argsort(-head.predict([acts[-1:]], verbose=0)[0])[: settings["vgg_classes"]]
@@ -128,12 +129,12 @@ def variant_deep(name: str, settings: dict, out: Path) -> dict:
     import numpy as np
     import shap
 
-    from helpers import cifar, data, models
+    from helpers import cifar, data
     from helpers.explainers import deep_shap_values
 
     loaded = cifar.load(settings["deep_train_images"])
-    model = models.cifar_cnn()
-    models.train_classifier(model, loaded.x_train, loaded.y_train, epochs=2)
+    model = cifar.cifar_cnn()
+    cifar.train_classifier(model, loaded.x_train, loaded.y_train, epochs=2)
     images = loaded.x_test[data.one_per_class(loaded.y_test)][: settings["images"]]
     background = cifar.draw_background(loaded.x_train, settings["deep_background"], seed=0)
     start = time.perf_counter()
@@ -168,19 +169,19 @@ def variant_train(name: str, settings: dict, out: Path) -> dict:
     ``book-full`` and ``book-quick``: the book's CNN with each profile's recipe (helpers.cifar.book_recipe);
     ``previous`` and ``original``: the previous edition's CNN and the original notebook's, with the previous
     edition's schedule (15 epochs, batch 64, plain Adam)."""
-    from helpers import cifar, models
+    from helpers import cifar
     from helpers.config import seed_everything
 
     os.environ["SHAP_BOOK_PROFILE"] = "quick" if name == "book-quick" else "full"
     recipe = cifar.book_recipe()
     loaded = cifar.load(recipe.train_images)
     if name.startswith("book"):
-        model = models.cifar_cnn(seed=recipe.seed)
+        model = cifar.cifar_cnn(seed=recipe.seed)
         start = time.perf_counter()
-        models.train_classifier(model, loaded.x_train, loaded.y_train, epochs=recipe.epochs,
+        cifar.train_classifier(model, loaded.x_train, loaded.y_train, epochs=recipe.epochs,
                                 batch_size=recipe.batch_size, seed=recipe.seed)
     else:
-        model = previous_cifar_cnn() if name == "previous" else models.original_cifar_cnn()
+        model = previous_cifar_cnn() if name == "previous" else cifar.original_cifar_cnn()
         start = time.perf_counter()
         seed_everything(0)
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -192,10 +193,10 @@ def variant_train(name: str, settings: dict, out: Path) -> dict:
 
 def variant_flops(name: str, settings: dict, out: Path) -> dict:
     """Measured float32 matmul throughput, and the forward FLOPs of the two explained networks."""
-    from helpers import models
+    from helpers import cifar, pretrained, surgery
 
-    _, head = models.split_at_layer(models.load_vgg19(allow_standin=True).model, 10)
-    return {"gflops": calibration(), "vgg_head": forward_flops(head), "cifar_cnn": forward_flops(models.cifar_cnn())}
+    _, head = surgery.split_at_layer(pretrained.load_vgg19(allow_standin=True).model, 10)
+    return {"gflops": calibration(), "vgg_head": forward_flops(head), "cifar_cnn": forward_flops(cifar.cifar_cnn())}
 
 
 def calibration() -> float:
@@ -232,11 +233,11 @@ def variant_onednn(name: str, settings: dict, out: Path) -> dict:
     import numpy as np
     from keras.applications.vgg19 import preprocess_input
 
-    from helpers import data, gradient_methods, models
+    from helpers import data, gradient_methods, pretrained, surgery
 
     photos, _ = data.load_imagenet50()
     x = preprocess_input(photos[: settings["onednn_images"]].astype("float32"))
-    model = gradient_methods.logit_model(models.load_vgg19().model)
+    model = surgery.logit_model(pretrained.load_vgg19().model)
     model.predict(x[:10], verbose=0, batch_size=10)
     gradient_methods.path_gradients(model, x[:10], 0, batch_size=10)
     start = time.perf_counter()
@@ -318,7 +319,7 @@ def part_chapters(context: Context) -> dict:
     """Every chapter in each profile, the full profile on ``data["full"]`` and the quick one on ``data["quick"]``
     (the data directories the published book and the classes use), in reading order, starting without saved
     models. With ``chapters``, only those are measured and the others keep their stored numbers."""
-    from helpers.book import notebook_chapters
+    from book_toc import notebook_chapters
 
     order = [path.stem for path in notebook_chapters()]
     only = context.chapters

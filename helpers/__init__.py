@@ -1,13 +1,14 @@
 """The toolbox of *Explaining deep image classifiers with SHAP*.
 
 Small modules named for what they hold: :mod:`helpers.config` (profiles, data directory, seeding),
-:mod:`helpers.data` (loaders), :mod:`helpers.cifar` (the one CIFAR-10 recipe), :mod:`helpers.models`
-(VGG19, the CIFAR-10 CNNs, model surgery), :mod:`helpers.explainers` (faster shap explainers, saliency),
+:mod:`helpers.data` (loaders), :mod:`helpers.cifar` (the one CIFAR-10 recipe and its
+network), :mod:`helpers.pretrained` (VGG19 and its weights), :mod:`helpers.surgery` (splitting and
+re-initialising models, the logit model), :mod:`helpers.explainers` (faster shap explainers, saliency),
 :mod:`helpers.gradient_methods` (integrated gradients, SmoothGrad, Grad-CAM),
 :mod:`helpers.shap_guard` (protection from shap's leftover gradient overrides), :mod:`helpers.deep_rules`
 (DeepExplainer rules for the operations of MobileNetV2, EfficientNetB0, Xception and ConvNeXtTiny),
 :mod:`helpers.validate` (input checks), :mod:`helpers.plots` (figures), :mod:`helpers.checks` (checks of
-explanations), :mod:`helpers.notices` (warnings and glued values), :mod:`helpers.book` (the table of contents).
+explanations), :mod:`helpers.notices` (warnings and glued values).
 
 Importing the package quiets TensorFlow's C++ start-up log and a few known-harmless library warnings (each
 named below); errors are never hidden. The log settings only act if TensorFlow is not imported yet, so import

@@ -10,8 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from helpers import config, data, models, prepare
-from helpers.errors import BookError
+from helpers import config, data, prepare, pretrained
+from helpers.errors import BookError, WeightsError
 
 
 def check() -> None:
@@ -25,7 +25,7 @@ def check() -> None:
         data.load_cifar10()
         data.imagenet_class_names()
         print("              imagenet50, CIFAR-10 and the ImageNet class index are there and readable")
-    weights = models.vgg19_weights_file()
+    weights = pretrained.vgg19_weights_file()
     if weights is not None:
         print(f"VGG19:        ImageNet weights at {weights}")
     elif folder is None:
@@ -35,8 +35,8 @@ def check() -> None:
               "              and its explanations will mean nothing (allowed by the quick profile or "
               f"{config.STANDIN_VAR}=1)")
     else:
-        raise models.WeightsError(
-            f"VGG19's ImageNet weights ({models.VGG19_WEIGHTS_FILE}) are not in "
+        raise WeightsError(
+            f"VGG19's ImageNet weights ({pretrained.VGG19_WEIGHTS_FILE}) are not in "
             f"{folder / 'keras-home' / 'models'} nor in Keras's cache, and stand-in weights are not allowed. "
             f"Copy the weights there, or build the quick profile (SHAP_BOOK_PROFILE=quick), or allow random "
             f"stand-in weights explicitly ({config.STANDIN_VAR}=1)."

@@ -35,37 +35,6 @@ def pixel_order(attribution: np.ndarray) -> np.ndarray:
     return np.argsort(-attribution.sum(axis=-1).ravel(), kind="stable")
 
 
-def deletion_insertion(model, image: np.ndarray, order: np.ndarray, class_index: int, baseline: np.ndarray,
-                       steps: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """Deletion and insertion curves of one image (Petsiuk et al. 2018, RISE).
-
-    Pixels are taken in ``order`` (most important first, as :func:`pixel_order` gives), ``steps`` equal
-    blocks at a time. *Deletion* starts from the image and replaces the taken pixels by ``baseline``;
-    *insertion* starts from ``baseline`` and puts the image's pixels back. Each curve holds the model's
-    output for ``class_index`` after 0, 1, ..., ``steps`` blocks. A faithful attribution makes deletion fall
-    fast and insertion rise fast.
-    """
-    image = validate.finite("image", image).astype(np.float32)
-    baseline = validate.finite("baseline", baseline).astype(np.float32)
-    try:
-        baseline = np.broadcast_to(baseline, image.shape)
-    except ValueError:
-        raise InputError(f"baseline {baseline.shape} does not fit the image {image.shape}: pass one value, one "
-                         "value per channel, or an image of the same shape.") from None
-    validate.same_scale("image", image, "baseline", baseline)
-    validate.class_indexes("class_index", class_index, model.output_shape[-1])
-    steps = validate.positive_int("steps", steps)
-    height, width = image.shape[:2]
-    order = np.asarray(order)
-    if image.ndim != 3 or sorted(order.tolist()) != list(range(height * width)):
-        raise InputError(f"order must be a permutation of the {height * width} pixels of an (H, W, C) image.")
-    if not 1 <= steps <= height * width:
-        raise InputError(f"steps={steps} must lie between 1 and the number of pixels, {height * width}.")
-    deletion, insertion = deletion_insertion_curves(model, image[None], order[None], np.array([class_index]),
-                                                    baseline[None], steps=steps)
-    return deletion[0], insertion[0]
-
-
 def area_under_curve(scores: np.ndarray) -> float:
     """Area under a deletion or insertion curve, with the fraction of pixels taken running from 0 to 1."""
     scores = validate.finite("scores", scores).astype(float)
@@ -148,8 +117,8 @@ def bootstrap_interval(values: np.ndarray, level: float = 0.95, resamples: int =
         raise InputError(f"values must be one number per case, at least two; got shape {values.shape}.")
     if not 0 < level < 1:
         raise InputError(f"level={level} must lie strictly between 0 and 1 (0.95 for a 95% interval).")
-    if not isinstance(resamples, int) or resamples < 100:
-        raise InputError(f"resamples={resamples!r}: use at least 100 bootstrap resamples.")
+    validate.integer("resamples", resamples, low=100,
+                     why=f"resamples={resamples!r}: use at least 100 bootstrap resamples.")
     rng = np.random.default_rng(seed)
     means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
     tail = (1 - level) / 2 * 100
@@ -160,25 +129,38 @@ def bootstrap_interval(values: np.ndarray, level: float = 0.95, resamples: int =
 def deletion_insertion_curves(model, images: np.ndarray, orders: np.ndarray, classes: np.ndarray,
                               baselines: np.ndarray, steps: int = 32, batch_size: int = 2048
                               ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`deletion_insertion` for a batch of images at once: curves ``(N, steps + 1)`` for each of both.
+    """Deletion and insertion curves (Petsiuk et al. 2018, RISE) of a batch of images: ``(N, steps + 1)`` each.
+
+    Each image's pixels are taken in its ``order`` (most important first, as :func:`pixel_order` gives),
+    ``steps`` equal blocks at a time. *Deletion* starts from the image and replaces the taken pixels by the
+    baseline; *insertion* starts from the baseline and puts the image's pixels back. Each curve holds the
+    model's output for the image's class after 0, 1, ..., ``steps`` blocks. A faithful attribution makes
+    deletion fall fast and insertion rise fast.
 
     ``images`` ``(N, H, W, C)``, ``orders`` one pixel permutation per image ``(N, H*W)``, ``classes`` one output
-    index per image, ``baselines`` broadcastable to ``images`` (0 for black, or one blurred copy per image).
-    The same curves as calling :func:`deletion_insertion` image by image, with the model run in large batches.
+    index per image, ``baselines`` broadcastable to ``images`` (0 for black, one value per channel, or one
+    blurred copy per image). The model runs in batches of ``batch_size``.
     """
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim != 4:
-        raise InputError(f"images must be a batch (N, H, W, C), got shape {images.shape}.")
+    images = validate.batch("images", images, ndim=4).astype(np.float32)
     n, height, width = images.shape[:3]
-    orders, classes = np.asarray(orders), np.asarray(classes)
+    baselines = validate.finite("baselines", baselines).astype(np.float32)
+    try:
+        baselines = np.broadcast_to(baselines, images.shape)
+    except ValueError:
+        raise InputError(f"baselines {baselines.shape} do not fit the images {images.shape}: pass one value, one "
+                         "value per channel, one image, or one image per image.") from None
+    validate.same_scale("images", images, "baselines", baselines)
+    orders = validate.finite("orders", orders)
+    classes = validate.class_indexes("classes", classes, model.output_shape[-1])
     if orders.shape != (n, height * width) or classes.shape != (n,):
         raise InputError(f"give one pixel order (shape ({n}, {height * width})) and one class per image; got "
                          f"orders {orders.shape} and classes {classes.shape}.")
     if not np.array_equal(np.sort(orders, axis=1), np.broadcast_to(np.arange(height * width), orders.shape)):
         raise InputError(f"each order must be a permutation of the {height * width} pixels of its image.")
-    if not 1 <= steps <= height * width:
+    steps = validate.positive_int("steps", steps)
+    batch_size = validate.positive_int("batch_size", batch_size)
+    if steps > height * width:
         raise InputError(f"steps={steps} must lie between 1 and the number of pixels, {height * width}.")
-    baselines = np.broadcast_to(np.asarray(baselines, dtype=np.float32), images.shape)
     bounds = np.linspace(0, height * width, steps + 1).round().astype(int)[1:-1]  # the points inside the curves
     # rank[i, p]: the position of pixel p in image i's order; a pixel is taken after k blocks if rank < bound
     rank = np.argsort(orders, axis=1)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -203,23 +202,6 @@ def imagenet_class_names() -> list[str]:
     with open(path) as f:
         index = json.load(f)
     return [index[str(i)][1] for i in range(len(index))]
-
-
-def top_classes(probabilities: np.ndarray, names: Sequence[str], k: int = 5) -> list[tuple[int, str, float]]:
-    """Return the ``k`` most probable classes of one prediction as ``(index, name, probability)``."""
-    probabilities = np.asarray(probabilities)
-    if np.issubdtype(probabilities.dtype, np.floating) and not np.isfinite(probabilities).all():
-        raise InputError("probabilities hold NaN or infinite values: the model's output is broken (check its input "
-                         "for NaN, or its weights); there is nothing to rank.")
-    if probabilities.ndim != 1 or probabilities.shape[0] != len(names):
-        raise InputError(
-            f"top_classes expects one prediction of shape ({len(names)},), got {probabilities.shape}; "
-            "pass a single row, e.g. probs[0]."
-        )
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= len(names):
-        raise InputError(f"k={k} is out of range; choose 1 <= k <= {len(names)}.")
-    order = np.argsort(-probabilities, kind="stable")[:k]
-    return [(int(i), names[i], float(probabilities[i])) for i in order]
 
 
 def one_per_class(labels: np.ndarray, n_classes: int = len(CIFAR10_CLASSES)) -> np.ndarray:

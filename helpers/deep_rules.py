@@ -468,20 +468,20 @@ def _layers_using(model, operations: set[str], prefix: str = "") -> dict[str, li
 
 
 def _cut_after(model, layer_names: list[str]) -> str | None:
-    """The first layer whose input is a cut of ``model`` (:func:`helpers.models.cut_points`) with all of
+    """The first layer whose input is a cut of ``model`` (:func:`helpers.surgery.cut_points`) with all of
     ``layer_names`` before it, or ``None``."""
-    from helpers import models
+    from helpers import surgery
 
     wanted = {name.split("/")[0] for name in layer_names}
-    for name in models.cut_points(model):
+    for name in surgery.cut_points(model):
         if "/" in name:
             continue
-        ancestors, stack = set(), list(models._layer_node(model, model.get_layer(name)).input_tensors)
+        ancestors, stack = set(), list(surgery._layer_node(model, model.get_layer(name)).input_tensors)
         while stack:
-            history = getattr(stack.pop(), "_keras_history", None)
-            if history is not None and history.operation.name not in ancestors:
-                ancestors.add(history.operation.name)
-                stack.extend(history.operation._inbound_nodes[history.node_index].input_tensors)
+            node = surgery.producer(stack.pop())
+            if node is not None and node.operation.name not in ancestors:
+                ancestors.add(node.operation.name)
+                stack.extend(node.input_tensors)
         if wanted <= ancestors:
             return name
     return None
@@ -518,7 +518,7 @@ def check(model) -> list[OperationRule]:
     found = "; ".join(f"{row.operation} ({row.source}) in layer(s) {', '.join(row.layers) or 'not found'}"
                       for row in missing)
     after = (f" or cut the model after them and explain the rest: features, head = "
-             f"helpers.models.split_at_layer(model, {cut!r}) (the head is keras.Model(model.get_layer({cut!r})"
+             f"helpers.surgery.split_at_layer(model, {cut!r}) (the head is keras.Model(model.get_layer({cut!r})"
              f".input, model.output)), then shap.DeepExplainer(head, features(background)) inside "
              f"deep_rules.registered()" if cut else
              " (no layer after them splits the model, so no cut helps)")

@@ -3,11 +3,9 @@ per-sample totals that measure GradientExplainer's sampling error, and plain-gra
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 
-from helpers import validate
+from helpers import gradient_methods, validate
 from helpers.errors import InputError
 from helpers.shap_guard import guarded
 
@@ -23,6 +21,14 @@ def _deep_inputs(background, images) -> tuple[np.ndarray, np.ndarray]:
         raise InputError(f"images {images.shape} and background {background.shape} must hold inputs of the "
                          "same shape, each with a batch axis first.")
     return background, images
+
+
+def _swap_background(explainer, background: np.ndarray) -> None:
+    """Give a ``shap.DeepExplainer`` another background without building a new one (its traced graphs stay
+    valid). shap has no public way to do this: it sets the TensorFlow explainer's private ``data`` list, the
+    one place in the helpers that does. ``tests/test_explainers.py`` compares the results with stock shap's
+    for a whole background, so a change in shap fails there."""
+    explainer.explainer.data = [background]
 
 
 @guarded()
@@ -42,13 +48,12 @@ def deep_shap_values(model, background: np.ndarray, images: np.ndarray, chunk_si
     import shap
 
     background, images = _deep_inputs(background, images)
-    if not isinstance(chunk_size, int) or chunk_size < 1:
-        raise InputError(f"chunk_size={chunk_size!r} must be a positive integer.")
+    chunk_size = validate.positive_int("chunk_size", chunk_size)
     explainer = shap.DeepExplainer(model, background[:chunk_size])
     total = np.zeros(())
     for start in range(0, len(background), chunk_size):
         chunk = background[start : start + chunk_size]
-        explainer.explainer.data = [chunk]  # swap the background; the traced graphs stay valid
+        _swap_background(explainer, chunk)
         total = total + explainer.shap_values(images, check_additivity=False) * len(chunk)
     expected = np.asarray(model.predict(background, verbose=0, batch_size=256)).mean(axis=0)
     return total / len(background), expected
@@ -70,7 +75,7 @@ def deep_shap_terms(model, background: np.ndarray, images: np.ndarray) -> np.nda
     explainer = shap.DeepExplainer(model, background[:1])
     terms = []
     for reference in background:
-        explainer.explainer.data = [reference[None]]  # swap the background; the traced graphs stay valid
+        _swap_background(explainer, reference[None])
         terms.append(explainer.shap_values(images, check_additivity=False))
     return np.stack(terms)
 
@@ -199,8 +204,7 @@ def expected_gradients_sample_totals(
     validate.batch("background", background)
     validate.same_scale("x", x, "background", background)
     classes = validate.class_indexes("classes", np.atleast_1d(classes), model.output_shape[-1])
-    if not isinstance(n, (int, np.integer)):
-        raise InputError(f"n={n!r} must be an integer number of draws.")
+    validate.integer("n", n, why=f"n={n!r} must be an integer number of draws.")
     x = np.asarray(x, dtype=np.float32)
     background = np.asarray(background, dtype=np.float32)
     if x.shape != background.shape[1:]:
@@ -215,40 +219,34 @@ def expected_gradients_sample_totals(
     return np.asarray(derivative(tf.constant(refs + t * (x - refs)), tf.constant(x - refs)))[:, np.asarray(classes)]
 
 
-_JVP_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def _directional_derivative_graph(model):
     """``(points, directions) -> d model(points + h directions) / dh at h = 0`` as a TensorFlow graph (one
-    forward-mode pass), built once per model and kept only as long as the model lives, like
-    :func:`helpers.gradient_methods._gradient_graph`."""
+    forward-mode pass), built once per model by :func:`helpers.gradient_methods.model_graph`."""
     import tensorflow as tf
 
-    if model not in _JVP_GRAPHS:
-        weak_model = weakref.ref(model)
-
+    def build(weak_model):
         @tf.function(reduce_retracing=True)
         def derivative(points, directions):
             with tf.autodiff.ForwardAccumulator(points, directions) as acc:
                 out = weak_model()([points], training=False)
             return acc.jvp(out)
 
-        _JVP_GRAPHS[model] = derivative
-    return _JVP_GRAPHS[model]
+        return derivative
+
+    return gradient_methods.model_graph(model, "directional derivative", build)
 
 
 @guarded()
 def saliency(model, images: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Plain gradients of each image's class output with respect to its pixels (Simonyan et al. 2014)."""
-    import tensorflow as tf
-
+    """Plain gradients of each image's class output with respect to its pixels (Simonyan et al. 2014), from the
+    one gradient graph per model of :func:`helpers.gradient_methods.path_gradients`, a class at a time."""
     validate.batch("images", images)
     classes = validate.class_indexes("classes", classes, model.output_shape[-1])
-    images = tf.constant(np.asarray(images, dtype=np.float32))
+    images = np.asarray(images, dtype=np.float32)
     if classes.shape != (images.shape[0],):
         raise InputError(f"give one class per image: {images.shape[0]} images but classes of shape {classes.shape}.")
-    with tf.GradientTape() as tape:
-        tape.watch(images)
-        outputs = model(images, training=False)
-        chosen = tf.gather(outputs, classes, axis=1, batch_dims=1)
-    return np.asarray(tape.gradient(chosen, images))
+    gradients = np.empty_like(images)
+    for c in np.unique(classes):
+        rows = np.flatnonzero(classes == c)
+        gradients[rows] = gradient_methods.path_gradients(model, images[rows], int(c), batch_size=len(rows))
+    return gradients

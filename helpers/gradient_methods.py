@@ -1,5 +1,5 @@
 """Gradient attribution methods the comparisons chapter puts beside shap: integrated gradients, SmoothGrad and
-Grad-CAM, and the logit model they explain.
+Grad-CAM (the logit model they explain is :func:`helpers.surgery.logit_model`).
 
 Each function takes one image ``x`` ``(H, W, C)`` (already preprocessed for the model) and one output index,
 and returns a NumPy array; the model is a Keras model whose output is ``(batch, classes)``.
@@ -22,47 +22,35 @@ def _check_image(model, x: np.ndarray, class_index: int) -> np.ndarray:
         raise InputError(f"x has shape {x.shape}, but {model.name} takes images of shape {expected}: pass one "
                          "preprocessed image without its batch axis.")
     n_outputs = model.output_shape[-1]
-    if isinstance(class_index, bool) or not isinstance(class_index, (int, np.integer)) \
-            or not 0 <= class_index < n_outputs:
-        raise InputError(f"class_index={class_index!r} must be an integer output index in 0..{n_outputs - 1}.")
+    validate.integer("class_index", class_index, 0, n_outputs - 1,
+                     why=f"class_index={class_index!r} must be an integer output index in 0..{n_outputs - 1}.")
     return x
 
 
-def logit_model(model):
-    """Return ``model`` with its final softmax replaced by the identity: its outputs are the logits.
-
-    The new model shares every layer of ``model`` but the last, which is copied as a ``Dense`` layer with the
-    same weights and a linear activation (Keras's VGG19 ends with ``Dense(1000, activation="softmax")``), so
-    ``softmax(logit_model(model)(x)) == model(x)``. Gradient methods explain logits to avoid the softmax's
-    saturation and its coupling of the classes; Grad-CAM is defined on the pre-softmax score.
-    """
-    import keras
-
-    last = model.layers[-1]
-    if not isinstance(last, keras.layers.Dense) or keras.activations.serialize(last.activation) != "softmax":
-        raise InputError(f"the last layer of {model.name} is {type(last).__name__} {last.name!r}, not a Dense layer "
-                         "with a softmax activation: its output is not a softmax of logits to undo.")
-    config = {**last.get_config(), "activation": "linear", "name": f"{last.name}_logits"}
-    linear = keras.layers.Dense.from_config(config)
-    logits = linear(last.input)
-    linear.set_weights(last.get_weights())
-    return keras.Model(model.inputs, logits, name=f"{model.name}_logits")
+_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {kind: graph}
 
 
-_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+def model_graph(model, kind: str, build):
+    """The graph ``build(weak_model)`` returns for ``model`` (a ``tf.function``), built once per model and
+    ``kind`` and kept only as long as the model lives: the cache holds the model weakly, and ``build`` gets a
+    weak reference (a strong one in the graph would keep the model, its key, alive), so random networks can be
+    freed. Every gradient graph of the helpers is made here (:func:`_gradient_graph`, and the forward-mode
+    derivative of :func:`helpers.explainers.expected_gradients_sample_totals`)."""
+    graphs = _GRAPHS.setdefault(model, {})
+    if kind not in graphs:
+        graphs[kind] = build(weakref.ref(model))
+    return graphs[kind]
 
 
 def _gradient_graph(model):
     """``(batch, class_index) -> d model(batch)[:, class_index] / d batch`` as a TensorFlow graph, one per model.
 
-    A graph runs without the per-operation overhead of eager execution. It is built once per model and kept
-    only as long as the model lives (a weak reference), so random networks can be freed.
+    A graph runs without the per-operation overhead of eager execution; :func:`model_graph` builds it once
+    per model.
     """
     import tensorflow as tf
 
-    if model not in _GRAPHS:
-        weak_model = weakref.ref(model)  # a strong reference here would keep the model, its key, alive
-
+    def build(weak_model):
         @tf.function(reduce_retracing=True)
         def gradient(batch, class_index):
             with tf.GradientTape() as tape:
@@ -70,8 +58,9 @@ def _gradient_graph(model):
                 score = tf.gather(weak_model()(batch, training=False), class_index, axis=1)
             return tape.gradient(score, batch)
 
-        _GRAPHS[model] = gradient
-    return _GRAPHS[model]
+        return gradient
+
+    return model_graph(model, "gradient", build)
 
 
 def path_gradients(model, points: np.ndarray, class_index: int, batch_size: int = 8) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Figures: attribution maps over photos."""
+"""Figures: attribution maps at pixel size, learning curves, photos with their labels, colour bars."""
 
 from __future__ import annotations
 
@@ -31,47 +31,6 @@ def to_pixel_maps(values: np.ndarray, image_size: int) -> list[np.ndarray]:
     summed = values.sum(axis=3)  # (N, h, w, K)
     big = summed.repeat(factor, axis=1).repeat(factor, axis=2) / factor**2
     return [big[..., c : c + 1] for c in range(k)]
-
-
-def image_plot(
-    maps: Sequence[np.ndarray], images: np.ndarray, labels: np.ndarray | Sequence[Sequence[str]], width: float = 20
-):
-    """Draw attribution maps over their images with ``shap.image_plot`` and return the figure.
-
-    ``maps`` is a list with one ``(N, H, W, C)`` array per class; ``images`` are ``(N, H, W, 3)`` in 0..1;
-    ``labels`` is ``(N, K)`` text. Red pixels raise the class's output, blue pixels lower it.
-    """
-    import matplotlib.pyplot as plt
-    import shap
-
-    if not isinstance(maps, (list, tuple)):
-        raise InputError("maps must be a list with one (N, H, W, C) array per class, as to_pixel_maps returns; "
-                         "a single stacked array would mix the classes in the figure.")
-    if not maps:
-        raise InputError("maps is empty: pass one (N, H, W, C) array per class.")
-    maps = [validate.finite(f"maps[{k}]", m) for k, m in enumerate(maps)]
-    if any(m.shape != maps[0].shape for m in maps):
-        raise InputError(f"the maps have different shapes {sorted({m.shape for m in maps})}: pass one array of one "
-                         "shape per class.")
-    images = validate.batch("images", images)
-    if images.ndim != 4 or images.shape[:3] != maps[0].shape[:3]:
-        raise InputError(f"images {images.shape} do not match the maps {maps[0].shape}: each map needs its image.")
-    if images.min() < 0 or images.max() > 1:
-        raise InputError("images must be scaled to 0..1 for drawing (divide 0..255 photos by 255).")
-    labels = np.asarray(labels)
-    if labels.shape != (images.shape[0], len(maps)):
-        raise InputError(f"labels must have shape {(images.shape[0], len(maps))} (image, class), got {labels.shape}.")
-    shap.image_plot(list(maps), images, labels, width=width, show=False)
-    return plt.gcf()
-
-
-def per_class(values: np.ndarray) -> list[np.ndarray]:
-    """Split shap's ``(N, H, W, C, K)`` array (classes last) into the list of K ``(N, H, W, C)`` arrays that
-    ``shap.image_plot`` expects. Passing the stacked array instead draws without error but mixes classes."""
-    values = validate.finite("values", values)
-    if values.ndim != 5:
-        raise InputError(f"values must have shape (N, H, W, channels, classes), got {values.shape}.")
-    return [values[..., k] for k in range(values.shape[-1])]
 
 
 def learning_curves(history: dict[str, list[float]]):

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers import data, models
+from helpers import data, pretrained
 from helpers.errors import DataError
 
 CLASS_INDEX = Path("keras-home") / "models" / data.CLASS_INDEX_FILE
-WEIGHTS = Path("keras-home") / "models" / models.VGG19_WEIGHTS_FILE
+WEIGHTS = Path("keras-home") / "models" / pretrained.VGG19_WEIGHTS_FILE
 
 
 def copy_from(source: Path, target: Path) -> list[str]:
@@ -57,8 +57,8 @@ def download_to(target: Path) -> list[str]:
     keras_home = str(target / "keras-home")
     keras.utils.get_file(data.CLASS_INDEX_FILE, data.CLASS_INDEX_URL, cache_subdir="models",
                          file_hash=data.CLASS_INDEX_MD5, cache_dir=keras_home)
-    keras.utils.get_file(models.VGG19_WEIGHTS_FILE, models.VGG19_WEIGHTS_URL, cache_subdir="models",
-                         file_hash=models.VGG19_WEIGHTS_MD5, cache_dir=keras_home)
+    keras.utils.get_file(pretrained.VGG19_WEIGHTS_FILE, pretrained.VGG19_WEIGHTS_URL, cache_subdir="models",
+                         file_hash=pretrained.VGG19_WEIGHTS_MD5, cache_dir=keras_home)
     verify(target)
     return [data.IMAGENET50_DIR, data.CIFAR10_FULL_FILE, str(CLASS_INDEX), str(WEIGHTS)]
 
@@ -77,8 +77,9 @@ def verify(folder: Path) -> None:
     if not index.is_file() or data.checksum(index, "md5") != data.CLASS_INDEX_MD5:
         raise DataError(f"{index} is missing or corrupt (MD5 must be {data.CLASS_INDEX_MD5}).")
     weights = folder / WEIGHTS
-    if weights.is_file() and data.checksum(weights, "md5") != models.VGG19_WEIGHTS_MD5:
-        raise DataError(f"{weights} is corrupt (MD5 must be {models.VGG19_WEIGHTS_MD5}). Delete it and prepare again.")
+    if weights.is_file() and data.checksum(weights, "md5") != pretrained.VGG19_WEIGHTS_MD5:
+        raise DataError(f"{weights} is corrupt (MD5 must be {pretrained.VGG19_WEIGHTS_MD5}). Delete it and prepare "
+                        "again.")
 
 
 def prepare(target: Path, source: Path | None = None) -> list[str]:

@@ -67,8 +67,18 @@ def class_indexes(name: str, classes, n_classes: int) -> np.ndarray:
     return classes.astype(int)
 
 
+def integer(name: str, value, low: int | None = None, high: int | None = None, why: str = "") -> int:
+    """Check an integer argument, a Python or NumPy integer (never a bool), in ``low .. high`` (both included,
+    either left open with ``None``); return it as an ``int``. ``why`` replaces the default message with one that
+    names the fix in the caller's terms."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+            or (low is not None and value < low) or (high is not None and value > high):
+        bounds = (f" in {low}..{high}" if low is not None and high is not None
+                  else f" of at least {low}" if low is not None else f" of at most {high}" if high is not None else "")
+        raise InputError(why or f"{name}={value!r} must be an integer{bounds}.")
+    return int(value)
+
+
 def positive_int(name: str, value) -> int:
     """Check a positive integer argument (epochs, steps, sample counts)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InputError(f"{name}={value!r} must be a positive integer.")
-    return int(value)
+    return integer(name, value, low=1, why=f"{name}={value!r} must be a positive integer.")

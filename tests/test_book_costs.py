@@ -82,7 +82,7 @@ def test_a_chapter_measured_in_one_profile_only_has_no_cost_text():
 def test_every_chapter_of_the_book_is_in_the_results_file():
     """The pages draw their run times from results.json: a chapter added without running the benchmark fails
     here (and the -W build fails on the role's warning)."""
-    from helpers.book import notebook_chapters
+    from book_toc import notebook_chapters
 
     results = json.loads((ROOT / "benchmarks" / "results.json").read_text())
     missing = [p.stem for p in notebook_chapters() if book_costs.cost_text(p.stem, results) is None]

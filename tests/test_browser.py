@@ -21,8 +21,8 @@ from urllib.parse import urlparse
 
 import pytest
 import yaml
+from book_toc import notebook_chapters
 
-from helpers.book import notebook_chapters
 from tests.chromium import CHROMIUM, FLAGS, require_chromium
 
 ROOT = Path(__file__).resolve().parents[1]

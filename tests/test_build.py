@@ -2,7 +2,7 @@
 to stderr, an unknown {cite} key or {glue:text} name, or any other Sphinx warning fails this test. It runs
 whether or not a browser exists (tests/test_browser.py, which opens this build's pages, needs one)."""
 
-from helpers.book import notebook_chapters
+from book_toc import notebook_chapters
 
 
 def test_book_builds_with_warnings_as_errors(built_book):

@@ -10,8 +10,7 @@ from pathlib import Path
 import jupytext
 import pytest
 import yaml
-
-from helpers.book import notebook_chapters, toc_files
+from book_toc import notebook_chapters, toc_files
 
 ROOT = Path(__file__).resolve().parents[1]
 

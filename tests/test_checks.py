@@ -25,17 +25,15 @@ def test_pixel_order_ranks_by_channel_sum():
 
 def test_deletion_and_insertion_curves():
     model = pixel_sum_model()
-    image = np.array([[1.0, 0.0], [0.0, 1.0]], "float32")[..., None]   # two bright pixels
-    good = np.array([0, 3, 1, 2])   # bright pixels first
-    bad = np.array([1, 2, 0, 3])
-    deletion, insertion = checks.deletion_insertion(model, image, good, 0, baseline=0.0, steps=4)
-    np.testing.assert_allclose(deletion, [0.5, 0.25, 0.0, 0.0, 0.0], atol=1e-6)
-    np.testing.assert_allclose(insertion, [0.0, 0.25, 0.5, 0.5, 0.5], atol=1e-6)
-    bad_deletion, bad_insertion = checks.deletion_insertion(model, image, bad, 0, baseline=0.0, steps=4)
-    assert checks.area_under_curve(deletion) < checks.area_under_curve(bad_deletion)
-    assert checks.area_under_curve(insertion) > checks.area_under_curve(bad_insertion)
-    with pytest.raises(InputError, match="permutation"):
-        checks.deletion_insertion(model, image, np.array([0, 0, 1, 2]), 0, baseline=0.0)
+    image = np.array([[1.0, 0.0], [0.0, 1.0]], "float32")[None, ..., None]   # two bright pixels
+    good = np.array([[0, 3, 1, 2]])   # bright pixels first
+    bad = np.array([[1, 2, 0, 3]])
+    deletion, insertion = checks.deletion_insertion_curves(model, image, good, [0], 0.0, steps=4)
+    np.testing.assert_allclose(deletion[0], [0.5, 0.25, 0.0, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(insertion[0], [0.0, 0.25, 0.5, 0.5, 0.5], atol=1e-6)
+    bad_deletion, bad_insertion = checks.deletion_insertion_curves(model, image, bad, [0], 0.0, steps=4)
+    assert checks.area_under_curve(deletion[0]) < checks.area_under_curve(bad_deletion[0])
+    assert checks.area_under_curve(insertion[0]) > checks.area_under_curve(bad_insertion[0])
 
 
 def test_area_under_curve():
@@ -75,19 +73,29 @@ def test_rank_correlation_refuses_constant_and_non_finite_maps():
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"class_index": 2}, "must lie in 0..1"),
-    ({"class_index": -1}, "must lie in 0..1"),
+    ({"classes": [2]}, "must lie in 0..1"),
+    ({"classes": [-1]}, "must lie in 0..1"),
+    ({"classes": [0.5]}, "integer class indexes"),
+    ({"classes": [0, 1]}, "one class per image"),
     ({"steps": 0}, "steps=0 must be a positive integer"),
     ({"steps": 2.5}, "positive integer"),
-    ({"baseline": np.zeros((3, 3, 1))}, "does not fit the image"),
-    ({"baseline": np.full((2, 2, 1), np.nan)}, "baseline holds 4 NaN"),
-    ({"image": np.full((2, 2, 1), 255.0), "baseline": 0.5}, "different scales"),
+    ({"steps": True}, "positive integer"),
+    ({"steps": 5}, "between 1 and the number of pixels, 4"),
+    ({"batch_size": 0}, "batch_size=0 must be a positive integer"),
+    ({"baselines": np.zeros((3, 3, 1))}, "do not fit the images"),
+    ({"baselines": np.full((2, 2, 1), np.nan)}, "baselines holds 4 NaN"),
+    ({"images": np.full((1, 2, 2, 1), np.nan)}, "images holds 4 NaN"),
+    ({"images": np.full((2, 2, 1), 0.5)}, "must have 4 axes"),
+    ({"images": np.zeros((0, 2, 2, 1))}, "empty batch"),
+    ({"images": np.full((1, 2, 2, 1), 255.0), "baselines": 0.5}, "different scales"),
+    ({"orders": np.array([[0, 0, 1, 2]])}, "permutation"),
+    ({"orders": np.arange(4)}, "one pixel order"),
 ])
-def test_deletion_insertion_rejects_bad_input(kwargs, message):
-    arguments = {"image": np.full((2, 2, 1), 0.5), "order": np.arange(4), "class_index": 0, "baseline": 0.0,
-                 "steps": 4} | kwargs
+def test_deletion_insertion_curves_reject_bad_input(kwargs, message):
+    arguments = {"images": np.full((1, 2, 2, 1), 0.5), "orders": np.arange(4)[None], "classes": [0],
+                 "baselines": 0.0, "steps": 4} | kwargs
     with pytest.raises(InputError, match=message):
-        checks.deletion_insertion(pixel_sum_model(), **arguments)
+        checks.deletion_insertion_curves(pixel_sum_model(), **arguments)
 
 
 def test_curves_and_maps_refuse_non_finite_values():
@@ -134,7 +142,8 @@ def test_bootstrap_interval_covers_the_mean_and_shrinks_with_more_cases():
         checks.bootstrap_interval(small, level=95)
 
 
-def test_deletion_insertion_curves_match_the_one_image_version():
+def test_deletion_insertion_curves_match_a_direct_loop():
+    """The vectorised curves against the definition, one masked image at a time."""
     model = pixel_sum_model()
     rng = np.random.default_rng(0)
     images = rng.random((3, 2, 2, 1)).astype("float32")
@@ -143,14 +152,12 @@ def test_deletion_insertion_curves_match_the_one_image_version():
     baselines = rng.random((3, 2, 2, 1)).astype("float32")
     deletion, insertion = checks.deletion_insertion_curves(model, images, orders, classes, baselines, steps=4)
     for i in range(3):
-        one_deletion, one_insertion = checks.deletion_insertion(model, images[i], orders[i], classes[i],
-                                                                baselines[i], steps=4)
-        np.testing.assert_allclose(deletion[i], one_deletion, atol=1e-6)
-        np.testing.assert_allclose(insertion[i], one_insertion, atol=1e-6)
-    with pytest.raises(InputError, match="permutation"):
-        checks.deletion_insertion_curves(model, images, np.zeros((3, 4), int), classes, 0.0)
-    with pytest.raises(InputError, match="one class per image"):
-        checks.deletion_insertion_curves(model, images, orders, classes[:2], 0.0)
+        for k in range(5):  # after k blocks of one pixel
+            taken = np.isin(np.arange(4), orders[i, :k]).reshape(2, 2, 1)
+            deleted = np.where(taken, baselines[i], images[i])
+            inserted = np.where(taken, images[i], baselines[i])
+            out = model.predict(np.stack([deleted, inserted]), verbose=0)[:, classes[i]]
+            np.testing.assert_allclose([deletion[i, k], insertion[i, k]], out, atol=1e-6)
 
 
 def test_top_k_overlap_ranks_by_signed_value():
@@ -169,6 +176,8 @@ def test_deletion_insertion_curves_run_each_distinct_end_once():
     seen = []
 
     class Counting:
+        output_shape = model.output_shape
+
         def predict(self, batch, **kwargs):
             seen.append(len(batch))
             return model.predict(batch, **kwargs)

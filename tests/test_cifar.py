@@ -1,5 +1,6 @@
 """helpers.cifar: the one CIFAR-10 recipe (data, background, the trained network saved and reused)."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -53,3 +54,68 @@ def test_trained_cnn_is_saved_once_and_reused(fake_cifar, tmp_path):
     assert cifar.fingerprint(other, loaded) != cifar.fingerprint(recipe, loaded)
     with pytest.raises(InputError, match="trains on 10 images but data holds 60"):
         cifar.trained_cnn(cifar.Recipe(train_images=10, epochs=1), loaded, folder=tmp_path)
+
+
+def test_original_cnn_keeps_only_its_last_convolution():
+    original = cifar.original_cifar_cnn()
+    convolutions = [layer for layer in original.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convolutions) == 1 and convolutions[0].filters == 32
+    assert original.layers[1] is convolutions[0]  # fed straight from the input
+
+
+def test_cifar_cnn_chains_its_blocks():
+    model = cifar.cifar_cnn()
+    convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [c.filters for c in convolutions] == [32, 64, 128]
+    assert model.output_shape == (None, 10)
+
+
+def test_train_classifier_learns_and_rejects_bad_input():
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 32, 32, 3), dtype=np.float32)
+    y = (x[:, :16].mean(axis=(1, 2, 3)) > x[:, 16:].mean(axis=(1, 2, 3))).astype(int)  # top vs bottom half
+    history = cifar.train_classifier(cifar.cifar_cnn(n_classes=2), x, y, epochs=2, batch_size=16)
+    assert set(history) >= {"accuracy", "val_accuracy", "loss", "val_loss"} and len(history["loss"]) == 2
+    with pytest.raises(InputError, match="scaled to 0..1"):
+        cifar.train_classifier(cifar.cifar_cnn(), x * 255, y, epochs=1)
+    with pytest.raises(InputError, match="one label each"):
+        cifar.train_classifier(cifar.cifar_cnn(), x, y[:10], epochs=1)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"epochs": 0}, "epochs=0 must be a positive integer"),
+    ({"epochs": 1.5}, "epochs=1.5 must be a positive integer"),
+    ({"batch_size": 0}, "batch_size=0 must be a positive integer"),
+    ({"y": np.full(8, 2)}, "y must lie in 0..1"),
+    ({"y": np.full(8, -1)}, "y must lie in 0..1"),
+    ({"y": np.full(8, 0.5)}, "y must be integer class indexes"),
+    ({"x": np.zeros((0, 32, 32, 3), np.float32), "y": np.zeros(0)}, "x is an empty batch"),
+    ({"x": np.full((8, 32, 32, 3), np.nan, np.float32)}, "x holds 24576 NaN"),
+    ({"x": np.full((8, 32, 32, 3), -0.5, np.float32)}, "scaled to 0..1"),
+    ({"validation_fraction": 0.01}, "leaves no image for training or for validation"),
+])
+def test_train_classifier_rejects_bad_input_before_training(change, message):
+    arguments = {"x": np.zeros((8, 32, 32, 3), np.float32), "y": np.zeros(8, int), "epochs": 1} | change
+    with pytest.raises(InputError, match=message):
+        cifar.train_classifier(cifar.cifar_cnn(n_classes=2), **arguments)
+
+
+def test_cnn_builders_depend_only_on_their_seed():
+    import keras
+
+    first = cifar.cifar_cnn(seed=3).get_weights()
+    keras.utils.set_random_seed(99)  # whatever came before
+    np.testing.assert_array_equal(cifar.cifar_cnn(seed=3).get_weights()[0], first[0])
+    assert not np.allclose(cifar.cifar_cnn(seed=4).get_weights()[0], first[0])
+
+
+def test_augment_flips_and_shifts_each_image():
+    rng = np.random.default_rng(0)
+    images = rng.random((40, 8, 8, 3)).astype("float32")
+    unshifted = cifar.augment(images, np.random.default_rng(1), shift=0)
+    mirrored = [np.array_equal(a, b[:, ::-1]) for a, b in zip(unshifted, images, strict=True)]
+    same = [np.array_equal(a, b) for a, b in zip(unshifted, images, strict=True)]
+    assert all(m or s for m, s in zip(mirrored, same, strict=True)) and 5 < sum(mirrored) < 35
+    shifted = cifar.augment(images, np.random.default_rng(1), shift=2)
+    assert shifted.shape == images.shape and not np.array_equal(shifted, unshifted)
+    np.testing.assert_array_equal(shifted, cifar.augment(images, np.random.default_rng(1), shift=2))

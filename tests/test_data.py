@@ -58,20 +58,6 @@ def test_class_index_missing_offline(offline):
         data.imagenet_class_names()
 
 
-def test_top_classes_orders_by_probability():
-    names = ["a", "b", "c", "d"]
-    assert data.top_classes(np.array([0.1, 0.5, 0.3, 0.1]), names, k=2) == [(1, "b", 0.5), (2, "c", 0.3)]
-
-
-@pytest.mark.parametrize(("probs", "k", "message"), [
-    (np.ones((1, 4)) / 4, 2, "one prediction of shape"), (np.ones(3) / 3, 2, "one prediction of shape"),
-    (np.ones(4) / 4, 5, "k=5 is out of range"), (np.ones(4) / 4, 1.5, "k=1.5 is out of range"),
-    (np.array([0.5, np.nan, 0.2, 0.3]), 2, "NaN or infinite")])
-def test_top_classes_rejects_bad_input(probs, k, message):
-    with pytest.raises(InputError, match=message):
-        data.top_classes(probs, ["a", "b", "c", "d"], k=k)
-
-
 def test_one_per_class_picks_the_first_of_each():
     labels = np.array([[2], [0], [1], [0], [2]], dtype=np.uint8)
     assert data.one_per_class(labels, n_classes=3).tolist() == [1, 2, 0]

@@ -4,7 +4,8 @@ import pytest
 import tensorflow as tf
 
 from helpers.errors import InputError
-from helpers.gradient_methods import grad_cam, integrated_gradients, logit_model, path_gradients, smoothgrad
+from helpers.gradient_methods import grad_cam, integrated_gradients, path_gradients, smoothgrad
+from helpers.surgery import logit_model
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +143,27 @@ def test_path_gradients_keep_no_model_alive():
     del model
     gc.collect()
     assert alive() is None  # the cached graph does not keep a random network's weights in memory
+
+
+def test_model_graph_builds_once_per_model_and_kind_and_keeps_no_model_alive():
+    import gc
+    import weakref
+
+    from helpers.explainers import expected_gradients_sample_totals
+    from helpers.gradient_methods import model_graph
+
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((4, 4, 2)), keras.layers.Flatten(), keras.layers.Dense(2)])
+    built = []
+    first = model_graph(model, "test", lambda weak: built.append(weak) or (lambda: weak()))
+    assert model_graph(model, "test", lambda weak: built.append(weak)) is first and len(built) == 1
+    assert first() is model  # the builder got a (weak) reference to this model
+    assert model_graph(model, "other", lambda weak: "other graph") == "other graph"  # kinds are kept apart
+    # both graphs of the helpers, the gradient and the forward-mode derivative, go through the same cache
+    x, background = np.ones((4, 4, 2), "float32"), np.zeros((3, 4, 4, 2), "float32")
+    path_gradients(model, x[None], 0)
+    expected_gradients_sample_totals(model, x, background, np.array([0, 1]), n=2)
+    alive = weakref.ref(model)
+    del model, first  # (built holds only weak references)
+    gc.collect()
+    assert alive() is None

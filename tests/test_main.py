@@ -3,7 +3,7 @@ cannot work with one clear message (exit 1), before any chapter executes."""
 
 import pytest
 
-from helpers import config, data, models
+from helpers import config, data, pretrained
 from helpers.__main__ import main
 from tests.test_prepare import make_source
 
@@ -15,7 +15,8 @@ def offline_dir(tmp_path, monkeypatch):
     index = make_source(folder)
     index.write_text('{"0": ["n01440764", "tench"]}')
     monkeypatch.setattr(data, "CLASS_INDEX_MD5", data.checksum(index, "md5"))
-    monkeypatch.setattr(models, "_keras_weights_path", lambda: tmp_path / "keras-cache" / models.VGG19_WEIGHTS_FILE)
+    cache = tmp_path / "keras-cache" / pretrained.VGG19_WEIGHTS_FILE
+    monkeypatch.setattr(pretrained, "_keras_weights_path", lambda: cache)
     monkeypatch.setenv(config.DATA_VAR, str(folder))
     return folder
 

@@ -28,31 +28,6 @@ def test_to_pixel_maps_rejects_bad_shapes(shape, size, message):
         plots.to_pixel_maps(np.zeros(shape), image_size=size)
 
 
-def test_image_plot_draws_one_column_per_class():
-    maps = [np.random.default_rng(c).normal(size=(1, 8, 8, 1)) for c in range(2)]
-    fig = plots.image_plot(maps, np.full((1, 8, 8, 3), 0.5), [["cat", "dog"]])
-    assert [ax.get_title() for ax in fig.axes[1:3]] == ["cat", "dog"]
-
-
-def test_image_plot_rejects_mixed_classes_and_unscaled_images():
-    maps = [np.zeros((1, 8, 8, 1))]
-    with pytest.raises(InputError, match="one .* array per class"):
-        plots.image_plot(np.zeros((1, 8, 8, 1, 2)), np.zeros((1, 8, 8, 3)), [["a", "b"]])
-    with pytest.raises(InputError, match="scaled to 0..1"):
-        plots.image_plot(maps, np.full((1, 8, 8, 3), 255.0), [["a"]])
-    with pytest.raises(InputError, match="labels must have shape"):
-        plots.image_plot(maps, np.zeros((1, 8, 8, 3)), [["a", "b"]])
-
-
-def test_per_class_splits_the_last_axis():
-    values = np.arange(2 * 2 * 2 * 3 * 4, dtype=float).reshape(2, 2, 2, 3, 4)
-    parts = plots.per_class(values)
-    assert len(parts) == 4 and parts[1].shape == (2, 2, 2, 3)
-    np.testing.assert_array_equal(parts[3], values[..., 3])
-    with pytest.raises(InputError, match="must have shape"):
-        plots.per_class(values[0])
-
-
 def test_learning_curves_needs_validation_history():
     history = {"accuracy": [0.3, 0.5], "val_accuracy": [0.3, 0.4], "loss": [2.0, 1.5], "val_loss": [2.1, 1.8]}
     fig = plots.learning_curves(history)
@@ -82,14 +57,6 @@ def test_plots_reject_empty_and_non_finite_input():
         plots.to_pixel_maps(np.where(np.arange(16).reshape(1, 2, 2, 2, 2) == 3, np.nan, 0.0), 4)
     with pytest.raises(InputError, match="image_size=0 must be a positive integer"):
         plots.to_pixel_maps(np.zeros((1, 2, 2, 1, 1)), 0)
-    with pytest.raises(InputError, match="maps is empty"):
-        plots.image_plot([], np.zeros((1, 8, 8, 3)), [[]])
-    with pytest.raises(InputError, match="different shapes"):
-        plots.image_plot([np.zeros((1, 8, 8, 1)), np.zeros((1, 8, 8, 3))], np.zeros((1, 8, 8, 3)), [["a", "b"]])
-    with pytest.raises(InputError, match=r"maps\[0\] holds 64 NaN"):
-        plots.image_plot([np.full((1, 8, 8, 1), np.nan)], np.zeros((1, 8, 8, 3)), [["a"]])
-    with pytest.raises(InputError, match="images holds"):
-        plots.image_plot([np.zeros((1, 8, 8, 1))], np.full((1, 8, 8, 3), np.nan), [["a"]])
     with pytest.raises(InputError, match="images is an empty batch"):
         plots.actual_vs_predicted(np.zeros((0, 4, 4, 3)), [], [], ["a"])
     with pytest.raises(InputError, match="at least one epoch"):

@@ -40,3 +40,14 @@ def test_class_indexes_and_positive_int():
     for bad in (0, -1, 2.0, True, "3"):
         with pytest.raises(InputError, match="must be a positive integer"):
             validate.positive_int("n", bad)
+
+
+def test_integer_accepts_numpy_integers_and_refuses_bools_floats_and_out_of_range():
+    assert validate.integer("k", np.int64(3), 1, 5) == 3 and type(validate.integer("k", np.int64(3))) is int
+    for bad in (True, 2.0, "2", 0, 6):
+        with pytest.raises(InputError, match=r"k=.* must be an integer in 1\.\.5"):
+            validate.integer("k", bad, 1, 5)
+    with pytest.raises(InputError, match="of at least 100"):
+        validate.integer("resamples", 99, low=100)
+    with pytest.raises(InputError, match="^use fewer$"):
+        validate.integer("k", 1, high=0, why="use fewer")

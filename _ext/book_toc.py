@@ -1,7 +1,9 @@
 """The book's own table of contents: which pages are notebook chapters, in reading order.
 
-Used by the tests (nbval's order, the paired-notebook checks, the browser test) and by the benchmark, so that
-the list of chapters is defined once: every page ``_toc.yml`` lists whose MyST source has a kernelspec.
+Build tooling, not part of the ``helpers`` package readers install: used by the Sphinx extension
+``book_costs`` (Jupyter Book puts ``_ext/`` on the path), the tests (``conftest.py`` puts it there too: nbval's
+order, the paired-notebook checks, the browser test) and the benchmark, so that the list of chapters is defined
+once: every page ``_toc.yml`` lists whose MyST source has a kernelspec. Importing it loads no TensorFlow.
 """
 
 from __future__ import annotations
