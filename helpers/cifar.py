@@ -108,7 +108,7 @@ def fingerprint(recipe: Recipe, data: Cifar10) -> str:
 
     import keras
 
-    from helpers import config, validate
+    from helpers import config
 
     digest = hashlib.sha256()
     digest.update(json.dumps(asdict(recipe), sort_keys=True).encode())

@@ -119,3 +119,19 @@ def test_augment_flips_and_shifts_each_image():
     shifted = cifar.augment(images, np.random.default_rng(1), shift=2)
     assert shifted.shape == images.shape and not np.array_equal(shifted, unshifted)
     np.testing.assert_array_equal(shifted, cifar.augment(images, np.random.default_rng(1), shift=2))
+
+
+def test_fingerprint_follows_the_source_of_the_recipe_and_the_helpers_it_calls(fake_cifar, monkeypatch):
+    import inspect
+
+    from helpers import config, validate
+
+    loaded = cifar.load()
+    recipe = cifar.Recipe(train_images=None, epochs=1)
+    before = cifar.fingerprint(recipe, loaded)
+    real = inspect.getsource
+    for module in (cifar, validate, config):  # an edit anywhere in them makes another network
+        monkeypatch.setattr(inspect, "getsource", lambda obj, m=module: real(obj) + ("\n# edited" if obj is m else ""))
+        assert cifar.fingerprint(recipe, loaded) != before, module.__name__
+    monkeypatch.undo()
+    assert cifar.fingerprint(recipe, loaded) == before
