@@ -17,13 +17,14 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from helpers import validate
-from helpers.config import pick
+from helpers import config, validate
+from helpers.config import pick, seed_everything
 from helpers.errors import InputError
 
 ARTIFACTS = Path("artifacts")  # relative to the chapter: chapters/artifacts/
@@ -104,11 +105,7 @@ def fingerprint(recipe: Recipe, data: Cifar10) -> str:
     labels, the source of this module (the network, its augmentation and training) and of the helpers the
     training calls (:mod:`helpers.validate`, :mod:`helpers.config`), and the Keras version. Any change to that
     code gives a new fingerprint, so a saved network is never reused after its recipe's code changed."""
-    import sys
-
     import keras
-
-    from helpers import config
 
     digest = hashlib.sha256()
     digest.update(json.dumps(asdict(recipe), sort_keys=True).encode())
@@ -136,7 +133,7 @@ def trained_cnn(recipe: Recipe, data: Cifar10, folder: Path = ARTIFACTS) -> Trai
         return Trained(keras.models.load_model(path), json.loads(history_path.read_text()), path, False)
     model = cifar_cnn(seed=recipe.seed)
     history = train_classifier(model, data.x_train, data.y_train, epochs=recipe.epochs,
-                                      batch_size=recipe.batch_size, seed=recipe.seed)
+                               batch_size=recipe.batch_size, seed=recipe.seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
     history_path.write_text(json.dumps(history))
@@ -233,8 +230,6 @@ def train_classifier(model, x, y, epochs: int, batch_size: int = 64, validation_
     run repeats its numbers.
     """
     import keras
-
-    from helpers.config import seed_everything
 
     validate.positive_int("epochs", epochs)
     validate.positive_int("batch_size", batch_size)
