@@ -68,8 +68,26 @@ def sampling_table(results: dict) -> list[str]:
     for r in sm["rows"].values():
         out.append(f"| {r['sampling']} | {r['nsamples']} | {r['rel_error']:.3f} | {r['spearman']:.3f} | "
                    f"{r['top5_overlap']:.2f} |")
-    return out + ["", "(The cost of either sampling is the same per sample: the draws only choose which points "
-                  "the model is evaluated at.)", ""]
+    out += ["", "(The cost of either sampling is the same per sample: the draws only choose which points "
+            "the model is evaluated at.)"]
+    shap_rows = sorted((r["nsamples"], r["rel_error"]) for r in sm["rows"].values() if r["sampling"] == "shap")
+    if len(shap_rows) >= 2:
+        # shap's draws are independent of the reference: error^2 = s^2 / n + e_ref^2; two sizes give both
+        (n1, e1), (n2, e2) = shap_rows[0], shap_rows[-1]
+        spread = (e1**2 - e2**2) / (1 / n1 - 1 / n2)
+        reference_sq = e2**2 - spread / n2
+        if reference_sq > 0:
+            out += ["", f"The reference is itself an estimate. If shap's draws are independent of it, the squared "
+                    f"error at n samples is s²/n plus the reference's own squared error; shap's rows at {n1} and "
+                    f"{n2} samples then put the reference's own relative error at about "
+                    f"{reference_sq**0.5:.3f}. Every error in the table includes it (added in quadrature), so "
+                    f"shap's error at {n2} samples from the exact values is about "
+                    f"{(e2**2 - reference_sq)**0.5:.3f} rather than {e2:.3f}; the comparison between rows "
+                    "stands."]
+        else:
+            out += ["", f"The reference is itself an estimate; shap's rows at {n1} and {n2} samples fall faster "
+                    "than 1/√n between them, so they cannot estimate its own error in this run."]
+    return out + [""]
 
 
 def deep_table(results: dict) -> list[str]:

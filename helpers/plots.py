@@ -36,6 +36,7 @@ def to_pixel_maps(values: np.ndarray, image_size: int) -> list[np.ndarray]:
 def learning_curves(history: dict[str, list[float]]):
     """Plot training and validation accuracy and loss per epoch from ``model.fit(...).history``."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     needed = ("accuracy", "val_accuracy", "loss", "val_loss")
     missing = [key for key in needed if key not in history]
@@ -52,6 +53,7 @@ def learning_curves(history: dict[str, list[float]]):
         ax.plot(epochs, history[key], "o-", label="training")
         ax.plot(epochs, history[f"val_{key}"], "s--", label="validation")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs only
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()

@@ -38,3 +38,20 @@ def test_benchmark_runs_and_fast_variants_agree_with_stock():
     assert off and on, done.stdout
     assert float(on[2]) == pytest.approx(float(off[1]) / float(on[1]), rel=0.05, abs=0.02)
     assert float(on[4]) == pytest.approx(float(off[2]) / float(on[3]), rel=0.05, abs=0.02)
+
+
+def test_sampling_table_estimates_the_reference_error_it_was_built_with():
+    """Errors made as sqrt(s²/n + e²) with e = 0.1 give back e = 0.1; rows that fall too fast give no estimate."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import report
+
+    def results(errors):
+        rows = {f"shap-{n}": {"sampling": "shap", "nsamples": n, "rel_error": e, "spearman": 0.9,
+                              "top5_overlap": 0.8} for n, e in errors.items()}
+        return {"sampling": {"rows": rows, "reference_samples": 1000, "seeds": 2}}
+
+    text = "\n".join(report.sampling_table(results({n: (4 / n + 0.01) ** 0.5 for n in (50, 200)})))
+    assert "own relative error at about 0.100" in text
+    assert f"about {(4 / 200) ** 0.5:.3f} rather than {(4 / 200 + 0.01) ** 0.5:.3f}" in text
+    text = "\n".join(report.sampling_table(results({50: 0.6, 200: 0.1})))
+    assert "cannot estimate its own error" in text

@@ -32,6 +32,9 @@ def test_learning_curves_needs_validation_history():
     history = {"accuracy": [0.3, 0.5], "val_accuracy": [0.3, 0.4], "loss": [2.0, 1.5], "val_loss": [2.1, 1.8]}
     fig = plots.learning_curves(history)
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2
+    fig.canvas.draw()
+    for ax in fig.axes:  # whole epochs only, no 1.5
+        assert all(float(t).is_integer() for t in ax.get_xticks()), ax.get_xticks()
     del history["val_loss"]
     with pytest.raises(InputError, match="lacks \\['val_loss'\\]"):
         plots.learning_curves(history)
