@@ -115,6 +115,29 @@ def expected_gradients_draws(nsamples: int, n_background: int, rseed: int = 0, s
 
 
 @guarded()
+def _class_gradients_graph(model, classes: list[int], jit_compile: bool):
+    """``points -> (batch, *point shape, len(classes))``: the gradients of the ``classes`` outputs, all from one
+    forward pass, as a graph built once per model, classes and compilation
+    (:func:`helpers.gradient_methods.model_graph`)."""
+    import tensorflow as tf
+
+    def build(weak_model):
+        selector = tf.constant(classes)
+
+        @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+        def class_gradients(points):
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch(points)
+                outputs = tf.gather(weak_model()([points], training=False), selector, axis=1)
+                parts = [outputs[:, k] for k in range(len(classes))]
+            return tf.stack([tape.gradient(part, points) for part in parts], axis=-1)
+
+        return class_gradients
+
+    kind = f"gradients of classes {classes}" + (" (XLA)" if jit_compile else "")
+    return gradient_methods.model_graph(model, kind, build)
+
+
 def expected_gradients(model, x: np.ndarray, background: np.ndarray, classes, nsamples: int = 200,
                        rseed: int = 0, batch_size: int = 20, jit_compile: bool = False,
                        return_totals: bool = False, sampling: str = "shap"
@@ -151,15 +174,7 @@ def expected_gradients(model, x: np.ndarray, background: np.ndarray, classes, ns
                          "(no batch axis).")
 
     references, ts = expected_gradients_draws(nsamples, len(background), rseed, sampling)
-    selector = tf.constant(classes)
-
-    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
-    def class_gradients(points):
-        with tf.GradientTape(persistent=True) as tape:
-            tape.watch(points)
-            outputs = tf.gather(model([points], training=False), selector, axis=1)
-            parts = [outputs[:, k] for k in range(len(classes))]
-        return tf.stack([tape.gradient(part, points) for part in parts], axis=-1)
+    class_gradients = _class_gradients_graph(model, classes, jit_compile)
 
     total = np.zeros(x.shape + (len(classes),), dtype=np.float64)
     totals = np.empty((nsamples, len(classes)), dtype=np.float64)

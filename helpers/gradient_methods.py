@@ -34,8 +34,9 @@ def model_graph(model, kind: str, build):
     """The graph ``build(weak_model)`` returns for ``model`` (a ``tf.function``), built once per model and
     ``kind`` and kept only as long as the model lives: the cache holds the model weakly, and ``build`` gets a
     weak reference (a strong one in the graph would keep the model, its key, alive), so random networks can be
-    freed. Every gradient graph of the helpers is made here (:func:`_gradient_graph`, and the forward-mode
-    derivative of :func:`helpers.explainers.expected_gradients_sample_totals`)."""
+    freed. Every gradient graph of the helpers is made here (:func:`_gradient_graph`, the several classes'
+    gradients of :func:`helpers.explainers.expected_gradients`, and the forward-mode derivative of
+    :func:`helpers.explainers.expected_gradients_sample_totals`)."""
     graphs = _GRAPHS.setdefault(model, {})
     if kind not in graphs:
         graphs[kind] = build(weakref.ref(model))

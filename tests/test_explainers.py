@@ -272,3 +272,29 @@ def test_expected_gradients_totals_are_the_per_draw_sums(tiny_cnn):
     np.testing.assert_allclose(totals[0], np.asarray(acc.jvp(out))[0, [2, 0]], rtol=1e-4, atol=1e-7)
     assert np.allclose(expected_gradients(tiny_cnn, x, background, [2, 0], nsamples=9, rseed=3, batch_size=4),
                        values)
+
+
+def test_expected_gradients_builds_one_graph_per_model_and_classes():
+    """Calls with the same model and classes reuse one traced graph (not one per call); other classes get
+    their own, and the graph keeps no model alive."""
+    import gc
+    import weakref
+
+    from helpers import gradient_methods
+    from helpers.explainers import expected_gradients
+
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(3, activation="softmax")])
+    rng = np.random.default_rng(0)
+    background = rng.random((3, 4, 4, 1), dtype=np.float32)
+    for seed in range(3):
+        expected_gradients(model, background[0], background, [1, 2], nsamples=4, rseed=seed, batch_size=4)
+    graphs = gradient_methods._GRAPHS[model]
+    assert list(graphs) == ["gradients of classes [1, 2]"]
+    assert graphs["gradients of classes [1, 2]"].experimental_get_tracing_count() == 1
+    expected_gradients(model, background[0], background, [0], nsamples=4, batch_size=4)
+    assert len(gradient_methods._GRAPHS[model]) == 2
+    alive = weakref.ref(model)
+    del model, graphs
+    gc.collect()
+    assert alive() is None
