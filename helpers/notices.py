@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import html
 
+from helpers.errors import InputError
+
 
 class WarningBox:
     """A warning that renders as a red admonition in the book and in Jupyter (``display(WarningBox(...))``)."""
@@ -64,13 +66,16 @@ def standin_weights_warning(model_name: str) -> WarningBox:
     )
 
 
-def glue(name: str, value: object, text: str) -> None:
-    """Make ``text`` (the formatted ``value``) available to the chapter's prose as ``{glue:text}`name```.
+def glue(name: str, text: str) -> None:
+    """Make ``text`` available to the chapter's prose as ``{glue:text}`name```.
 
     In the built book this is myst-nb's ``glue``; where myst-nb is not installed (Colab, a plain Jupyter) the
-    prose cannot refer to outputs anyway, so the value is only printed. ``value`` is kept for readers of the
-    notebook; ``text`` is what the prose shows.
+    prose cannot refer to outputs anyway, so the text is only printed. The chapters call it in cells tagged
+    ``remove-cell``, after the cell that computes the value: hidden in the book, visible in a notebook.
     """
+    if not isinstance(text, str) or not text:
+        raise InputError(f"glue({name!r}, ...) needs the text the prose shows, a non-empty str; got {text!r}. "
+                         "Format the value first, e.g. f\"{value:.2f}\".")
     try:
         from myst_nb import glue as myst_glue
     except ImportError:

@@ -52,3 +52,31 @@ def test_colab_cell_installs_from_the_configured_repository(source: Path):
     first = next(c for c in jupytext.read(source).cells if c.cell_type == "code")
     assert 'if "google.colab" in sys.modules:' in first.source and f'"{url}"' in first.source
     assert "remove-cell" in first.metadata.get("tags", [])
+
+
+@pytest.mark.parametrize("source", [*notebook_chapters(), ROOT / "templates" / "chapter.md"],
+                         ids=lambda p: p.name)
+def test_glue_calls_live_in_hidden_cells_and_take_the_text(source: Path):
+    """One convention: the values the prose quotes are glued in cells tagged remove-cell (hidden in the book,
+    visible in a notebook), as glue(name, text); the code a reader is taught carries no glue calls."""
+    import ast
+
+    for index, cell in enumerate(jupytext.read(source).cells):
+        if cell.cell_type != "code" or "glue(" not in cell.source:
+            continue
+        calls = [node for node in ast.walk(ast.parse(cell.source)) if isinstance(node, ast.Call)
+                 and isinstance(node.func, ast.Name) and node.func.id == "glue"]
+        assert "remove-cell" in cell.metadata.get("tags", []), (
+            f"{source.name}, cell {index}: glue calls in a visible cell; move them to a remove-cell cell after it")
+        for call in calls:
+            assert len(call.args) == 2 and not call.keywords, (
+                f"{source.name}, cell {index}: {ast.unparse(call)} is not glue(name, text)")
+
+
+@pytest.mark.parametrize("source", [*notebook_chapters(), ROOT / "templates" / "chapter.md"],
+                         ids=lambda p: p.name)
+def test_chapter_code_fits_the_page(source: Path):
+    """Code lines at most 88 characters, the width the book's theme shows without scrolling."""
+    long = [(index, line) for index, cell in enumerate(jupytext.read(source).cells) if cell.cell_type == "code"
+            for line in cell.source.splitlines() if len(line) > 88]
+    assert not long, f"{source.name}: {len(long)} code lines over 88 characters, e.g. cell {long[0][0]}: {long[0][1]}"

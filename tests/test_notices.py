@@ -1,6 +1,9 @@
 """helpers.notices: warning boxes and glued values."""
 
+import pytest
+
 from helpers import config
+from helpers.errors import InputError
 from helpers.notices import NoteBox, WarningBox, glue, profile_notice
 
 
@@ -15,8 +18,14 @@ def test_glue_prints_where_myst_nb_is_missing(monkeypatch, capsys):
 
 
     monkeypatch.setitem(sys.modules, "myst_nb", None)  # makes `import myst_nb` fail
-    glue("accuracy", 0.5, "50%")
+    glue("accuracy", "50%")
     assert capsys.readouterr().out == "accuracy = 50%\n"
+
+
+@pytest.mark.parametrize("text", [0.5, "", None])
+def test_glue_refuses_what_the_prose_cannot_show(text):
+    with pytest.raises(InputError, match="non-empty str"):
+        glue("accuracy", text)
 
 
 def test_profile_notice_says_what_the_quick_profile_changes(monkeypatch):
