@@ -7,6 +7,7 @@ re-initialising models, the logit model), :mod:`helpers.explainers` (faster shap
 :mod:`helpers.gradient_methods` (integrated gradients, SmoothGrad, Grad-CAM),
 :mod:`helpers.shap_guard` (protection from shap's leftover gradient overrides), :mod:`helpers.deep_rules`
 (DeepExplainer rules for the operations of MobileNetV2, EfficientNetB0, Xception and ConvNeXtTiny),
+:mod:`helpers.rule_coverage` (which rule each operation of a model gets, and the check that refuses the rest),
 :mod:`helpers.validate` (input checks), :mod:`helpers.plots` (figures), :mod:`helpers.checks` (checks of
 explanations), :mod:`helpers.notices` (warnings and glued values).
 

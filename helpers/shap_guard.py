@@ -137,7 +137,7 @@ def _translate(err: BaseException) -> UnsupportedOperationError | None:
         f"shap.GradientExplainer or shap.Explainer with an image masker (Partition explainer), or replace the "
         f"layer that creates {op} by an equivalent built from supported operations. "
         f"helpers.shap_guard.unsupported_operations(model) lists every such operation of a model, and "
-        f"helpers.deep_rules.check(model) the layers they come from. {rules}"
+        f"helpers.rule_coverage.check(model) the layers they come from. {rules}"
         f"TensorFlow's gradients were restored: later explainers in this kernel are unaffected."
     )
 

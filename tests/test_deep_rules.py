@@ -1,6 +1,6 @@
 """helpers.deep_rules: each rule on its own (additivity to round-off and the value against a hand computation),
-the registration (exactly reversible, TensorFlow intact after a failure), the refusal of what no rule covers,
-and whole Keras Applications networks (random weights, small inputs) against ResNet50, a family shap
+the registration (exactly reversible, TensorFlow intact after a failure, a model no rule covers refused before
+anything changes), and whole Keras Applications networks (random weights, small inputs) against ResNet50, a family shap
 supports without help."""
 
 import math
@@ -13,11 +13,10 @@ import shap
 import tensorflow as tf
 from shap.explainers._deep import deep_tf
 
-from helpers import checks, deep_rules, shap_guard
-from helpers.errors import InputError
+from helpers import checks, deep_rules, rule_coverage, shap_guard
 from helpers.explainers import expected_gradients
 from helpers.shap_guard import UnsupportedOperationError
-from tests.toy_models import mobile_block
+from tests.toy_models import cubed_model, mobile_block
 
 
 @pytest.fixture(autouse=True)
@@ -200,17 +199,8 @@ def test_layer_normalisation_composes_rules_that_add_up():
                                                1e-3)
             np.testing.assert_allclose(values[i, 0, 0, :, k], hand, atol=2e-6)
             assert abs(dropped) < 1e-12
-    rows = {row.operation: row for row in deep_rules.operation_rules(model)}
+    rows = {row.operation: row for row in rule_coverage.operation_rules(model)}
     assert rows["StopGradient(moments)"].rule.startswith("multiplier 0")
-
-
-def test_a_stop_gradient_elsewhere_is_refused():
-    """Outside tf.nn.moments a StopGradient on the path would silently take its share away."""
-    inp = keras.Input((3,))
-    x = keras.layers.Lambda(keras.ops.stop_gradient, name="frozen")(inp)
-    model = keras.Model([inp], keras.layers.Dense(2)(keras.layers.Add()([inp, x])))
-    with pytest.raises(UnsupportedOperationError, match="StopGradient .*does not record.*frozen"):
-        deep_rules.check(model)
 
 
 # --- registration -------------------------------------------------------------------------------------------
@@ -279,20 +269,8 @@ def test_a_failing_rule_leaves_tensorflow_and_the_table_as_before(monkeypatch, w
 # --- what no rule covers ------------------------------------------------------------------------------------
 
 
-def cubed_model():
-    keras.utils.set_random_seed(0)
-    inp = keras.Input((4, 4, 1))
-    x = keras.layers.Conv2D(2, 3, padding="same", name="conv")(inp)
-    x = keras.layers.Lambda(lambda t: keras.ops.power(t, 3.0), name="cube")(x)
-    x = keras.layers.Flatten(name="flat")(x)
-    return keras.Model([inp], keras.layers.Dense(2, name="logits")(x))
-
-
-def test_an_operation_without_a_rule_is_refused_with_its_layer_and_the_alternatives():
+def test_registered_refuses_an_operation_without_a_rule_before_changing_anything():
     model = cubed_model()
-    rows = {row.operation: row for row in deep_rules.operation_rules(model)}
-    assert rows["Pow"].rule is None and rows["Pow"].layers == ("cube",)
-    assert rows["Conv2D"].source == "shap"
     before = list(deep_tf.op_handlers.items())
     with pytest.raises(UnsupportedOperationError, match=r"Pow .*layer\(s\) cube.*GradientExplainer.*"
                                                         r"split_at_layer\(model, 'flat'\)"):
@@ -305,41 +283,6 @@ def test_an_operation_without_a_rule_is_refused_with_its_layer_and_the_alternati
     with pytest.raises(UnsupportedOperationError, match="Pow"):
         explain(model, background, images)
     assert gradient_explainer_works(model, background, images)
-
-
-def test_a_custom_gradient_is_refused():
-    @tf.custom_gradient
-    def clipped_identity(t):
-        return tf.identity(t), lambda dy: tf.clip_by_value(dy, -1.0, 1.0)
-
-    inp = keras.Input((3,))
-    x = keras.layers.Lambda(clipped_identity, name="straight_through")(inp)
-    model = keras.Model([inp], keras.layers.Dense(2, name="logits")(x))
-    rows = {row.operation: row for row in deep_rules.operation_rules(model)}
-    assert rows["IdentityN"].rule is None and rows["IdentityN"].layers == ("straight_through",)
-    with pytest.raises(UnsupportedOperationError, match="IdentityN .*custom_gradient.*straight_through"):
-        deep_rules.check(model)
-
-
-def test_a_matrix_product_of_two_varying_factors_is_refused():
-    """shap's two-input rule for MatMul divides element by element: no rule for x @ x^T (attention-like)."""
-    inp = keras.Input((2, 3))
-    gram = keras.layers.Lambda(lambda t: keras.ops.matmul(t, keras.ops.transpose(t, (0, 2, 1))), name="gram")(inp)
-    model = keras.Model([inp], keras.layers.Dense(2)(keras.layers.Flatten()(gram)))
-    with pytest.raises(UnsupportedOperationError, match=r"MatMul\w*\(both inputs varying\) .*matrix product.*gram"):
-        deep_rules.check(model)
-
-
-def test_check_needs_a_single_input_keras_model():
-    with pytest.raises(InputError, match="exactly one input"):
-        deep_rules.check(object())
-
-
-def test_operation_rules_names_the_rule_of_each_operation():
-    rows = {row.operation: row for row in deep_rules.operation_rules(mobile_block())}
-    assert rows["Relu6"].rule == "rescale" and rows["Relu6"].source == "helpers.deep_rules"
-    assert rows["DepthwiseConv2dNative"].rule == "linear: gradient"
-    assert rows["Conv2D"].source == "shap" and all(row.rule for row in rows.values())
 
 
 # --- whole networks -----------------------------------------------------------------------------------------
@@ -422,7 +365,7 @@ def test_network_needs_the_rules_and_has_a_rule_for_every_operation(name):
     model, _, _ = network(name, "float32")
     report = shap_guard.unsupported_operations(model)
     assert report.without_rule or report.custom_gradient  # shap alone stops (or would not add up)
-    assert all(row.rule for row in deep_rules.check(model))
+    assert all(row.rule for row in rule_coverage.check(model))
 
 
 @pytest.mark.parametrize("name", ["ResNet50", *EXPLAINED])
@@ -451,3 +394,20 @@ def test_network_float32_round_off_and_agreement_with_expected_gradients(name, r
     assert gap < 1e-6 * total and ref_gap < 1e-6 * ref_total
     assert rho > AGREEMENT_FLOOR and ref_rho > AGREEMENT_FLOOR
     assert rho > ref_rho - 0.1
+
+
+def test_installed_names_what_an_active_registration_put_in():
+    assert not deep_rules.installed()
+    with deep_rules.registered():
+        assert {"Relu6", "DepthwiseConv2dNative", "Mul"} <= deep_rules.installed()
+    assert not deep_rules.installed()
+
+
+def test_swish_written_out_replaces_silu_for_the_block_and_tells_whether_it_ran():
+    silu = tf.nn.silu
+    t = tf.constant([-1.0, 0.5, 2.0])
+    with deep_rules.swish_written_out() as called:
+        assert tf.nn.silu is not silu and not called()
+        np.testing.assert_allclose(tf.nn.silu(t), silu(t), rtol=1e-6)
+        assert called()
+    assert tf.nn.silu is silu

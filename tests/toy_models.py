@@ -32,3 +32,13 @@ def mobile_block(activation: str | None = None):
     x = keras.layers.DepthwiseConv2D(3, padding="same")(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     return keras.Model([inp], keras.layers.Dense(3, activation=activation)(x))
+
+
+def cubed_model():
+    """Convolution, x**3 (a Pow, which no DeepLIFT rule covers), dense: a model DeepExplainer must refuse."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((4, 4, 1))
+    x = keras.layers.Conv2D(2, 3, padding="same", name="conv")(inp)
+    x = keras.layers.Lambda(lambda t: keras.ops.power(t, 3.0), name="cube")(x)
+    x = keras.layers.Flatten(name="flat")(x)
+    return keras.Model([inp], keras.layers.Dense(2, name="logits")(x))
