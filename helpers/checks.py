@@ -86,7 +86,7 @@ def normalise_map(attribution: np.ndarray, signed: bool = False, percentile: flo
 
     A map that is zero everywhere stays zero. Returns an ``(H, W)`` float array.
     """
-    a = np.asarray(attribution, dtype=float)
+    a = validate.finite("attribution", attribution).astype(float)
     if a.ndim not in (2, 3):
         raise InputError(f"attribution must be one map (H, W) or (H, W, C), got shape {a.shape}.")
     if not 0 < percentile <= 100:
@@ -112,7 +112,7 @@ def bootstrap_interval(values: np.ndarray, level: float = 0.95, resamples: int =
     The values are resampled with replacement ``resamples`` times (seeded); the interval holds the central
     ``level`` of the resampled means. Pass per-image differences to get an interval for a paired difference.
     """
-    values = np.asarray(values, dtype=float)
+    values = validate.finite("values", values, allow_empty=True).astype(float)
     if values.ndim != 1 or len(values) < 2:
         raise InputError(f"values must be one number per case, at least two; got shape {values.shape}.")
     if not 0 < level < 1:
@@ -187,7 +187,7 @@ def top_k_overlap(a: np.ndarray, b: np.ndarray, fraction: float = 0.05) -> float
     Cells are ranked by signed value, most positive first (the most supporting evidence). 1 means the two
     maps put the same cells on top; two unrelated maps overlap by about ``fraction`` by chance.
     """
-    a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
+    a, b = validate.finite("a", a).astype(float).ravel(), validate.finite("b", b).astype(float).ravel()
     if a.shape != b.shape:
         raise InputError(f"the maps have different sizes {a.size} and {b.size}; compare maps of one input.")
     if not 0 < fraction <= 1:

@@ -182,7 +182,8 @@ def augment(images: np.ndarray, rng: np.random.Generator, shift: int = 2) -> np.
     """A randomly flipped and shifted copy of a batch of images ``(N, H, W, C)``: each image is mirrored left to
     right with probability 1/2 and moved by up to ``shift`` pixels in each direction (the border reflected).
     New variations of the same photos every epoch, so the network learns the object, not the pixel grid."""
-    images = np.asarray(images)
+    images = validate.batch("images", images, ndim=4)
+    validate.integer("shift", shift, low=0, why=f"shift={shift!r} must be a whole number of pixels, 0 or more.")
     n, height, width, _ = images.shape
     flipped = np.where(rng.random(n)[:, None, None, None] < 0.5, images[:, :, ::-1], images)
     padded = np.pad(flipped, ((0, 0), (shift, shift), (shift, shift), (0, 0)), mode="reflect")

@@ -97,8 +97,8 @@ def expected_gradients_draws(nsamples: int, n_background: int, rseed: int = 0, s
     """
     if sampling not in SAMPLINGS:
         raise InputError(f"sampling={sampling!r} is not one of {SAMPLINGS}.")
-    if nsamples < 1 or n_background < 1:
-        raise InputError(f"nsamples={nsamples} and the background size {n_background} must be positive.")
+    nsamples = validate.positive_int("nsamples", nsamples)
+    n_background = validate.positive_int("n_background", n_background)
     if sampling == "shap":
         np.random.seed(rseed)
         references = np.empty((nsamples,), dtype=int)

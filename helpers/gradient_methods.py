@@ -16,7 +16,7 @@ from helpers.errors import InputError
 
 
 def _check_image(model, x: np.ndarray, class_index: int) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
+    x = validate.finite("x", x).astype(np.float32)
     expected = tuple(model.input_shape[1:])
     if x.shape != expected:
         raise InputError(f"x has shape {x.shape}, but {model.name} takes images of shape {expected}: pass one "
@@ -71,6 +71,7 @@ def path_gradients(model, points: np.ndarray, class_index: int, batch_size: int 
     points = np.asarray(points, dtype=np.float32)
     if points.ndim != 4 or len(points) == 0:
         raise InputError(f"points must be a non-empty batch of images (N, H, W, C), got shape {points.shape}.")
+    validate.finite("points", points)
     _check_image(model, points[0], class_index)
     validate.positive_int("batch_size", batch_size)
     gradient = _gradient_graph(model)
@@ -88,10 +89,11 @@ def integrated_gradients(model, x: np.ndarray, baseline: np.ndarray, class_index
     to f(x) - f(r) up to the quadrature error, which falls as the steps grow. Returns an array shaped like x.
     """
     x = _check_image(model, x, class_index)
-    baseline = np.asarray(baseline, dtype=np.float32)
+    baseline = validate.finite("baseline", baseline).astype(np.float32)
     if baseline.shape != x.shape:
         raise InputError(f"baseline has shape {baseline.shape} but x has {x.shape}: give one reference image "
                          "shaped like x.")
+    validate.same_scale("x", x, "baseline", baseline)
     steps = validate.positive_int("steps", steps)
     alphas = np.linspace(0, 1, steps + 1, dtype=np.float32).reshape(-1, 1, 1, 1)
     grads = path_gradients(model, baseline + alphas * (x - baseline), class_index, batch_size)

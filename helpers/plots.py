@@ -70,6 +70,7 @@ def actual_vs_predicted(images: np.ndarray, actual: np.ndarray, predicted: np.nd
     import matplotlib.pyplot as plt
 
     images = validate.batch("images", images)
+    validate.image_scale("images", images)
     validate.positive_int("columns", columns)
     actual, predicted = np.asarray(actual).ravel(), np.asarray(predicted).ravel()
     if images.ndim != 4 or not len(images) == len(actual) == len(predicted):

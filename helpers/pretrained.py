@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers import validate
 from helpers.config import STANDIN_VAR, data_dir, standin_weights_allowed
 from helpers.errors import BookError, InputError, WeightsError
 
@@ -118,12 +119,12 @@ def check_vgg_prediction(probabilities: np.ndarray, class_names: Sequence[str], 
     go wrong: the published build then stops instead of explaining nonsense. With stand-in weights
     (``real_weights`` False) the prediction means nothing, and the matches are only returned.
     """
-    probabilities = np.asarray(probabilities)
+    probabilities = validate.finite("probabilities", probabilities)
     if probabilities.ndim != 1 or len(probabilities) != len(class_names):
         raise InputError(f"probabilities must be one image's vector over the {len(class_names)} classes, got shape "
                          f"{probabilities.shape}: pass model.predict(...)[0].")
-    if not 1 <= k <= len(class_names):
-        raise InputError(f"k={k} must lie between 1 and the number of classes, {len(class_names)}.")
+    validate.integer("k", k, 1, len(class_names),
+                     why=f"k={k!r} must lie between 1 and the number of classes, {len(class_names)}.")
     top = [class_names[i] for i in np.argsort(-probabilities)[:k]]
     found = [name for name in top if name in expected]
     if real_weights and not found:

@@ -55,6 +55,18 @@ def same_scale(name_a: str, a: np.ndarray, name_b: str, b: np.ndarray) -> None:
                          "0..255 against 0..1. Scale both the same way (divide 0..255 pixels by 255).")
 
 
+def image_scale(name: str, images) -> np.ndarray:
+    """Check images to draw on matplotlib's two scales: float pixels in 0..1, integer pixels in 0..255 (a float
+    image in 0..255 would be clipped to white without a word)."""
+    images = finite(name, images)
+    top = 255 if np.issubdtype(images.dtype, np.integer) else 1
+    low, high = float(images.min()), float(images.max())
+    if low < 0 or high > top:
+        raise InputError(f"{name} holds values in {low:.4g}..{high:.4g}, outside 0..{top} for {images.dtype} pixels: "
+                         "pass float pixels in 0..1 (divide 0..255 pixels by 255) or integer pixels in 0..255.")
+    return images
+
+
 def class_indexes(name: str, classes, n_classes: int) -> np.ndarray:
     """Check integer class indexes in ``0 .. n_classes - 1``; return them as an int array."""
     classes = np.asarray(classes)

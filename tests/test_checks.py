@@ -107,6 +107,23 @@ def test_curves_and_maps_refuse_non_finite_values():
         checks.ssim(np.full((4, 4), np.nan), np.zeros((4, 4)))
 
 
+MAP = np.arange(12.0).reshape(2, 2, 3)
+MAP_WITH_NAN = np.where(MAP == 5, np.nan, MAP)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: checks.normalise_map(MAP_WITH_NAN), "attribution holds 1 NaN"),
+    (lambda: checks.normalise_map(MAP_WITH_NAN, signed=True), "attribution holds 1 NaN"),
+    (lambda: checks.bootstrap_interval(np.array([1.0, np.nan, 2.0])), "values holds 1 NaN"),
+    (lambda: checks.top_k_overlap(MAP_WITH_NAN, MAP, 0.25), "a holds 1 NaN"),
+    (lambda: checks.top_k_overlap(MAP, np.full(12, np.inf), 0.25), "b holds 12 NaN or infinite"),
+    (lambda: checks.top_k_overlap([], [], 0.25), "a is empty"),
+])
+def test_normalise_map_bootstrap_and_top_k_refuse_non_finite_values(call, message):
+    with pytest.raises(InputError, match=message):
+        call()
+
+
 def test_normalise_map_follows_adebayo_et_al():
     rng = np.random.default_rng(0)
     flat = rng.normal(size=(8, 8))

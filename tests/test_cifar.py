@@ -121,6 +121,17 @@ def test_augment_flips_and_shifts_each_image():
     np.testing.assert_array_equal(shifted, cifar.augment(images, np.random.default_rng(1), shift=2))
 
 
+@pytest.mark.parametrize(("images", "shift", "message"), [
+    (np.zeros((8, 8, 3), np.float32), 2, r"images must have 4 axes \(a batch first\), got shape \(8, 8, 3\)"),
+    (np.full((2, 8, 8, 3), np.nan, np.float32), 2, "images holds 384 NaN"),
+    (np.zeros((2, 8, 8, 3), np.float32), -1, "shift=-1 must be a whole number of pixels, 0 or more"),
+    (np.zeros((2, 8, 8, 3), np.float32), 1.5, "shift=1.5 must be a whole number of pixels"),
+])
+def test_augment_rejects_bad_input(images, shift, message):
+    with pytest.raises(InputError, match=message):
+        cifar.augment(images, np.random.default_rng(0), shift=shift)
+
+
 def test_fingerprint_follows_the_source_of_the_recipe_and_the_helpers_it_calls(fake_cifar, monkeypatch):
     import inspect
 

@@ -188,6 +188,20 @@ def test_stratified_draws_use_every_reference_and_stretch_of_the_path_equally():
         expected_gradients_draws(20, 7, sampling="sobol")
 
 
+@pytest.mark.parametrize(("nsamples", "n_background", "message"), [
+    (0, 7, "nsamples=0 must be a positive integer"),
+    (20.0, 7, "nsamples=20.0 must be a positive integer"),
+    (20, 0, "n_background=0 must be a positive integer"),
+    (20, 7.0, "n_background=7.0 must be a positive integer"),
+])
+@pytest.mark.parametrize("sampling", ["shap", "stratified"])
+def test_expected_gradients_draws_reject_bad_counts(nsamples, n_background, message, sampling):
+    from helpers.explainers import expected_gradients_draws
+
+    with pytest.raises(InputError, match=message):
+        expected_gradients_draws(nsamples, n_background, sampling=sampling)
+
+
 def test_stratified_expected_gradients_is_exact_for_a_linear_model_with_one_reference():
     """For a linear f and one reference every draw gives (x - r) w, whatever t: any sampling is exact."""
     from helpers.explainers import expected_gradients

@@ -124,6 +124,24 @@ def test_bad_input_is_rejected(tiny_logits):
         grad_cam(tiny_logits, x, 0, "flatten")
 
 
+UNIT = np.random.default_rng(7).random((8, 8, 3), dtype=np.float32)
+UNIT_WITH_NAN = np.where(np.arange(UNIT.size).reshape(UNIT.shape) == 5, np.nan, UNIT)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda m: integrated_gradients(m, UNIT_WITH_NAN, UNIT, 0), "x holds 1 NaN"),
+    (lambda m: integrated_gradients(m, UNIT, UNIT_WITH_NAN, 0), "baseline holds 1 NaN"),
+    (lambda m: integrated_gradients(m, UNIT, UNIT * 255, 0), "x reaches .* but baseline .* different scales"),
+    (lambda m: integrated_gradients(m, UNIT * 255, UNIT, 0), "different scales"),
+    (lambda m: smoothgrad(m, UNIT_WITH_NAN, 0, sigma=0.1), "x holds 1 NaN"),
+    (lambda m: grad_cam(m, UNIT_WITH_NAN, 0, "conv"), "x holds 1 NaN"),
+    (lambda m: path_gradients(m, np.stack([UNIT, UNIT_WITH_NAN]), 0), "points holds 1 NaN"),
+])
+def test_non_finite_images_and_baselines_on_another_scale_are_rejected(tiny_logits, call, message):
+    with pytest.raises(InputError, match=message):
+        call(tiny_logits)
+
+
 def test_path_gradients_keep_no_model_alive():
     import gc
     import weakref

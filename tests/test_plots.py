@@ -48,11 +48,25 @@ def test_actual_vs_predicted_marks_mistakes():
     assert fig.axes[1].title.get_color() == "tab:red"
 
 
-@pytest.mark.parametrize(("actual", "predicted", "message"), [
-    (np.array([0, 1]), np.array([0, 1, 2]), "need N images"), (np.array([0, 1, 5]), np.array([0, 1, 2]), "0..2")])
-def test_actual_vs_predicted_rejects_bad_labels(actual, predicted, message):
+UNIT_IMAGES = np.linspace(0, 1, 3 * 4 * 4 * 3).reshape(3, 4, 4, 3)
+
+
+@pytest.mark.parametrize(("images", "actual", "predicted", "message"), [
+    (UNIT_IMAGES, np.array([0, 1]), np.array([0, 1, 2]), "need N images"),
+    (UNIT_IMAGES, np.array([0, 1, 5]), np.array([0, 1, 2]), "0..2"),
+    (UNIT_IMAGES * 255, np.array([0, 1, 2]), np.array([0, 1, 2]), "outside 0..1 for float64 pixels: .*by 255"),
+    (UNIT_IMAGES - 0.5, np.array([0, 1, 2]), np.array([0, 1, 2]), "images holds values in -0.5..0.5, outside 0..1"),
+    ((UNIT_IMAGES * 300).astype(int), np.array([0, 1, 2]), np.array([0, 1, 2]), "outside 0..255 for int64"),
+])
+def test_actual_vs_predicted_rejects_bad_input(images, actual, predicted, message):
     with pytest.raises(InputError, match=message):
-        plots.actual_vs_predicted(np.zeros((3, 4, 4, 3)), actual, predicted, ["a", "b", "c"])
+        plots.actual_vs_predicted(images, actual, predicted, ["a", "b", "c"])
+
+
+def test_actual_vs_predicted_draws_uint8_images_as_before():
+    images = (UNIT_IMAGES * 255).astype(np.uint8)
+    fig = plots.actual_vs_predicted(images, np.array([0, 1, 2]), np.array([0, 1, 2]), ["a", "b", "c"])
+    np.testing.assert_array_equal(fig.axes[2].images[0].get_array(), images[2])
 
 
 def test_plots_reject_empty_and_non_finite_input():

@@ -108,3 +108,7 @@ def test_vgg_prediction_check_rejects_bad_input():
         pretrained.check_vgg_prediction(np.zeros((1, 10)), NAMES, real_weights=True)
     with pytest.raises(InputError, match="k=0 must lie between 1"):
         pretrained.check_vgg_prediction(np.zeros(10), NAMES, real_weights=True, k=0)
+    with pytest.raises(InputError, match="k=2.5 must lie between 1"):
+        pretrained.check_vgg_prediction(np.zeros(10), NAMES, real_weights=True, k=2.5)
+    with pytest.raises(InputError, match="probabilities holds 1 NaN"):  # a NaN would be ranked last, silently
+        pretrained.check_vgg_prediction(np.where(np.arange(10) == 7, np.nan, 0.1), NAMES, real_weights=False)

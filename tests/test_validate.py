@@ -30,6 +30,19 @@ def test_same_scale_catches_uint8_against_unit_floats_only():
         validate.same_scale("a", unit * 255, "b", unit)
 
 
+def test_image_scale_takes_float_pixels_in_0_1_and_integer_pixels_in_0_255():
+    validate.image_scale("im", np.linspace(0, 1, 12))
+    validate.image_scale("im", np.arange(256, dtype=np.uint8))
+    with pytest.raises(InputError, match=r"im holds values in 0..255, outside 0..1 for float64 pixels: .*divide"):
+        validate.image_scale("im", np.linspace(0, 255, 12))
+    with pytest.raises(InputError, match=r"im holds values in -1..1, outside 0..1"):
+        validate.image_scale("im", np.linspace(-1, 1, 12))
+    with pytest.raises(InputError, match=r"outside 0..255 for int64 pixels"):
+        validate.image_scale("im", np.array([0, 300]))
+    with pytest.raises(InputError, match="im holds 1 NaN"):
+        validate.image_scale("im", np.array([0.5, np.nan]))
+
+
 def test_class_indexes_and_positive_int():
     assert validate.class_indexes("c", [0, 2.0], 3).tolist() == [0, 2]
     with pytest.raises(InputError, match="c must lie in 0..2 .the model has 3 outputs., found 0..3"):
