@@ -79,7 +79,7 @@ def actual_vs_predicted(images: np.ndarray, actual: np.ndarray, predicted: np.nd
     validate.class_indexes("actual", actual, len(names))
     validate.class_indexes("predicted", predicted, len(names))
     rows = -(-len(images) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.5 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.9 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.set_axis_off()
     for ax, image, a, p in zip(axes.ravel()[: len(images)], images, actual, predicted, strict=True):
