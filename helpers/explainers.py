@@ -114,7 +114,6 @@ def expected_gradients_draws(nsamples: int, n_background: int, rseed: int = 0, s
     return references, ts
 
 
-@guarded()
 def _class_gradients_graph(model, classes: list[int], jit_compile: bool):
     """``points -> (batch, *point shape, len(classes))``: the gradients of the ``classes`` outputs, all from one
     forward pass, as a graph built once per model, classes and compilation
@@ -138,6 +137,7 @@ def _class_gradients_graph(model, classes: list[int], jit_compile: bool):
     return gradient_methods.model_graph(model, kind, build)
 
 
+@guarded()
 def expected_gradients(model, x: np.ndarray, background: np.ndarray, classes, nsamples: int = 200,
                        rseed: int = 0, batch_size: int = 20, jit_compile: bool = False,
                        return_totals: bool = False, sampling: str = "shap"

@@ -312,3 +312,13 @@ def test_expected_gradients_builds_one_graph_per_model_and_classes():
     del model, graphs
     gc.collect()
     assert alive() is None
+
+
+def test_every_explainer_that_runs_gradients_is_guarded():
+    """Each runs inside shap_guard.guarded(): it repairs what an earlier shap failure left and restores
+    TensorFlow's gradients after its own (a decorator moved by an edit once left expected_gradients bare)."""
+    from helpers import explainers
+
+    for name in ("deep_shap_values", "deep_shap_terms", "expected_gradients",
+                 "expected_gradients_sample_totals", "saliency"):
+        assert hasattr(getattr(explainers, name), "__wrapped__"), f"{name} is not decorated with @guarded()"
