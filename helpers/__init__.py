@@ -8,6 +8,9 @@ re-initialising models, the logit model), :mod:`helpers.explainers` (faster shap
 :mod:`helpers.shap_guard` (protection from shap's leftover gradient overrides), :mod:`helpers.deep_rules`
 (DeepExplainer rules for the operations of MobileNetV2, EfficientNetB0, Xception and ConvNeXtTiny),
 :mod:`helpers.rule_coverage` (which rule each operation of a model gets, and the check that refuses the rest),
+:mod:`helpers.additivity` (DeepExplainer's additivity gap, and the diagnostics of a large one: randomness, batch
+dependence, float16, custom gradients), :mod:`helpers.method_maps` (every method of the comparisons chapter on
+one photo, in one call),
 :mod:`helpers.validate` (input checks), :mod:`helpers.plots` (figures), :mod:`helpers.checks` (checks of
 explanations), :mod:`helpers.notices` (warnings and glued values).
 

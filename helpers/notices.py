@@ -50,8 +50,8 @@ def profile_notice(shrinks: str, caveat: str) -> NoteBox:
         return NoteBox("Full profile", "This run uses the tutorial's own settings, as written.")
     return NoteBox(
         f"Quick profile ({PROFILE_VAR}=quick)",
-        f"To run in minutes on a laptop, this quick run uses {shrinks}. Therefore {caveat} Run the full profile to see "
-        "the tutorial's own results.",
+        f"To run in minutes on a laptop, this quick run uses {shrinks}. In this run, {caveat} Run the full profile "
+        "to see the tutorial's own results.",
     )
 
 

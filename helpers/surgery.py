@@ -1,12 +1,18 @@
 """Model surgery: where a Keras model can be cut, splitting it there into a feature model and a head,
-replacing a final softmax by its logits, and re-initialising the top layers (the randomisation test)."""
+replacing a final softmax by its logits, re-initialising the top layers (the randomisation test), and copying
+weights between two models by layer name."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from helpers import validate
 from helpers.errors import InputError
+
+if TYPE_CHECKING:
+    import keras
 
 
 def producer(tensor):
@@ -176,6 +182,30 @@ def logit_model(model):
     logits = linear(last.input)
     linear.set_weights(last.get_weights())
     return keras.Model(model.inputs, logits, name=f"{model.name}_logits")
+
+
+def copy_weights(source: keras.Model, target: keras.Model) -> keras.Model:
+    """Copy into every layer of ``target`` the weights of the layer of ``source`` with the same name; return
+    ``target``.
+
+    Layers that ``source`` does not have (a layer inserted into a variant of a network) keep their own weights,
+    and layers without weights are left alone. A nested model is one layer: its weights are copied as a whole.
+    Two layers of the same name must hold weights of the same shapes (Keras raises a ``ValueError`` if not).
+    """
+    import keras
+
+    for name, model in (("source", source), ("target", target)):
+        if not isinstance(model, keras.Model):
+            raise InputError(f"copy_weights needs Keras models, but {name} is a {type(model).__name__}: pass the "
+                             "model itself (a keras.Model), not its weights or outputs.")
+    for layer in target.layers:
+        try:
+            source_layer = source.get_layer(layer.name)
+        except ValueError:
+            continue  # a layer the source does not have (an inserted one)
+        if layer.weights:
+            layer.set_weights(source_layer.get_weights())
+    return target
 
 
 def reinitialise_top_layers(model, count: int, seed: int = 0):

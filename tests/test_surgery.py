@@ -131,3 +131,26 @@ def test_producer_walks_a_known_graph_backwards():
     assert surgery.producer(node.input_tensors[0]).input_tensors[0] is model.inputs[0]
     assert type(surgery.producer(model.inputs[0]).operation).__name__ == "InputLayer"
     assert surgery.producer(np.zeros(3)) is None
+
+
+def test_copy_weights_copies_by_name_and_skips_layers_the_source_lacks():
+    def net(extra: bool, seed: int):
+        keras.utils.set_random_seed(seed)
+        inp = keras.Input((4,))
+        x = keras.layers.Dense(3, name="a")(inp)
+        if extra:
+            x = keras.layers.Dense(3, name="inserted")(x)
+        return keras.Model(inp, keras.layers.Dense(2, name="b")(x))
+
+    source, target = net(extra=False, seed=0), net(extra=True, seed=1)
+    inserted = target.get_layer("inserted").get_weights()
+    assert not np.allclose(target.get_layer("a").get_weights()[0], source.get_layer("a").get_weights()[0])
+    assert surgery.copy_weights(source, target) is target
+    for name in ("a", "b"):
+        for copied, original in zip(target.get_layer(name).get_weights(), source.get_layer(name).get_weights(),
+                                    strict=True):
+            np.testing.assert_array_equal(copied, original)
+    for kept, before in zip(target.get_layer("inserted").get_weights(), inserted, strict=True):
+        np.testing.assert_array_equal(kept, before)
+    with pytest.raises(InputError, match="copy_weights needs Keras models, but source is a list"):
+        surgery.copy_weights(source.get_weights(), target)

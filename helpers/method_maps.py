@@ -1,0 +1,107 @@
+"""Every attribution method of the comparisons chapter on one photo, in one call.
+
+The chapter runs each method once, call by call, on its main photo; the deletion test and the random-network
+floor need the same maps for more photos and for other networks. :func:`every_method` makes the same calls
+with the same settings, gathered in one function, and times each.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from helpers import gradient_methods, validate
+from helpers.errors import InputError
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The sizes of the methods' runs: the Partition explainer's model evaluations, integrated gradients'
+    trapezoid intervals, expected gradients' and SmoothGrad's samples, SmoothGrad's noise (in raw pixel
+    units), Grad-CAM's layer, the box blur of the blur masker and baseline, the images per model call, and
+    the seed of every random draw."""
+
+    max_evals: int
+    ig_steps: int
+    eg_samples: int
+    sg_samples: int
+    sg_sigma: float
+    cam_layer: str
+    blur: tuple[int, int]
+    batch_size: int
+    seed: int = 0
+
+
+def every_method(net, photo: np.ndarray, class_index: int, *, preprocess: Callable[[np.ndarray], np.ndarray],
+                 masker, background: np.ndarray, budget: Budget
+                 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Maps of output ``class_index`` of ``net`` for one raw ``photo`` (height, width, 3; RGB 0..255) by the
+    Partition explainer with ``masker``, integrated gradients against black and against the blurred photo,
+    expected gradients over ``background`` (preprocessed photos), SmoothGrad x input (black as the input's
+    reference) and Grad-CAM upsampled bilinearly to the photo. ``preprocess`` maps raw photos to the network's
+    inputs (it may change its argument in place; it gets copies).
+
+    Returns two dicts keyed by method name: the maps (height, width), summed over colour channels, and the
+    seconds each method took."""
+    import cv2
+    import shap
+    import tensorflow as tf
+
+    photo = validate.finite("photo", photo)
+    if photo.ndim != 3 or photo.shape[-1] != 3 or float(photo.max()) <= 1.0:
+        raise InputError(f"photo has shape {photo.shape} and largest value {float(photo.max()):.4g}: pass one raw "
+                         "RGB photo (height, width, 3) on 0..255, as the masker and preprocess expect.")
+    n_outputs = net.output_shape[-1]
+    validate.integer("class_index", class_index, 0, n_outputs - 1,
+                     why=f"class_index={class_index!r} must be an integer output index in 0..{n_outputs - 1}.")
+    x = preprocess(photo.copy())
+    black = preprocess(np.zeros_like(photo))
+    blurred = preprocess(cv2.blur(photo, budget.blur))
+    batch = budget.batch_size
+
+    def f_net(images):
+        return net.predict(preprocess(images.copy()), verbose=0, batch_size=batch)
+
+    def partition_map():
+        np.random.seed(budget.seed)  # the explainer breaks ties at random
+        run = shap.Explainer(f_net, masker)(photo[None], max_evals=budget.max_evals, batch_size=50,
+                                            outputs=[class_index], silent=True)
+        return run.values[0, ..., 0].sum(-1)
+
+    def expected_gradients_map():
+        explainer = shap.GradientExplainer(net, background, batch_size=batch)
+        values, _ = explainer.shap_values(x[None], nsamples=budget.eg_samples,
+                                          ranked_outputs=np.array([[class_index]]),
+                                          output_rank_order="custom", rseed=budget.seed)
+        return values[0, ..., 0].sum(-1)
+
+    def integrated(baseline):
+        return gradient_methods.integrated_gradients(net, x, baseline, class_index, steps=budget.ig_steps,
+                                                     batch_size=batch).sum(-1)
+
+    def smooth_times_input():
+        gradient = gradient_methods.smoothgrad(net, x, class_index, sigma=budget.sg_sigma,
+                                               samples=budget.sg_samples, seed=budget.seed, batch_size=batch)
+        return (gradient * (x - black)).sum(-1)
+
+    def cam():
+        coarse = gradient_methods.grad_cam(net, x, class_index, budget.cam_layer)
+        return tf.image.resize(coarse[..., None], photo.shape[:2], method="bilinear").numpy()[..., 0]
+
+    methods = {
+        "Partition (blur)": partition_map,
+        "IG (black)": lambda: integrated(black),
+        "IG (blurred)": lambda: integrated(blurred),
+        "expected gradients": expected_gradients_map,
+        "SmoothGrad x input": smooth_times_input,
+        "Grad-CAM": cam,
+    }
+    maps, seconds = {}, {}
+    for name, compute in methods.items():
+        start = time.perf_counter()
+        maps[name] = compute()
+        seconds[name] = time.perf_counter() - start
+    return maps, seconds
