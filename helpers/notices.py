@@ -36,22 +36,23 @@ class NoteBox(WarningBox):
     kind, label, border, background = "note", "NOTE", "#3b7dd8", "#eef4fc"
 
 
-def profile_notice(shrinks: str, caveat: str) -> NoteBox:
+def profile_notice(shrinks: str | None, caveat: str) -> NoteBox:
     """The note a chapter shows near its top: which profile runs, and what the quick profile changes.
 
     ``shrinks`` says what the quick profile makes smaller (for example "8 samples per class instead of 200"),
-    ``caveat`` what a reader should therefore not conclude from a quick run (for example "the maps are
-    noisier: do not read single pixels"). In the full profile the note only says that the tutorial's own
-    settings run.
+    or ``None`` for a chapter cheap enough to run its full settings in the quick profile too; ``caveat`` what
+    a reader should not conclude from a quick run (for example "the maps are noisier: do not read single
+    pixels"). In the full profile the note only says that the tutorial's own settings run.
     """
     from helpers.config import PROFILE_VAR, profile
 
     if profile() == "full":
         return NoteBox("Full profile", "This run uses the tutorial's own settings, as written.")
+    changes = ("This chapter is cheap: the quick run uses the full profile's settings unchanged." if shrinks is None
+               else f"To run in minutes on a laptop, this quick run uses {shrinks}.")
     return NoteBox(
         f"Quick profile ({PROFILE_VAR}=quick)",
-        f"To run in minutes on a laptop, this quick run uses {shrinks}. In this run, {caveat} Run the full profile "
-        "to see the tutorial's own results.",
+        f"{changes} In this run, {caveat} Run the full profile to see the tutorial's own results.",
     )
 
 

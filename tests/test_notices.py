@@ -35,3 +35,10 @@ def test_profile_notice_says_what_the_quick_profile_changes(monkeypatch):
     assert repr(note).startswith("NOTE: Quick profile")
     monkeypatch.setenv(config.PROFILE_VAR, "full")
     assert "own settings" in profile_notice("x", "y").text
+
+
+def test_profile_notice_of_a_chapter_that_shrinks_nothing(monkeypatch):
+    monkeypatch.setenv(config.PROFILE_VAR, "quick")
+    text = profile_notice(None, "the numbers depend on the data.").text
+    assert "settings unchanged" in text and "To run in minutes" not in text and "None" not in text
+    assert "In this run, the numbers depend on the data." in text
