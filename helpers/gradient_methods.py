@@ -86,7 +86,8 @@ def integrated_gradients(model, x: np.ndarray, baseline: np.ndarray, class_index
 
     IG_i = (x_i - r_i) * integral over a in [0, 1] of df/dx_i(r + a (x - r)), the integral by the trapezoid
     rule on ``steps`` equal intervals (``steps + 1`` gradients, both ends included). The attributions add up
-    to f(x) - f(r) up to the quadrature error, which falls as the steps grow. Returns an array shaped like x.
+    to f(x) - f(r) up to the quadrature error, which vanishes in the limit of many steps but need not fall at
+    every refinement (check it). Returns an array shaped like x.
     """
     x = _check_image(model, x, class_index)
     baseline = validate.finite("baseline", baseline).astype(np.float32)
