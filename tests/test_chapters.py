@@ -80,3 +80,19 @@ def test_chapter_code_fits_the_page(source: Path):
     long = [(index, line) for index, cell in enumerate(jupytext.read(source).cells) if cell.cell_type == "code"
             for line in cell.source.splitlines() if len(line) > 88]
     assert not long, f"{source.name}: {len(long)} code lines over 88 characters, e.g. cell {long[0][0]}: {long[0][1]}"
+
+
+@pytest.mark.parametrize("source", [*notebook_chapters(), ROOT / "templates" / "chapter.md"],
+                         ids=lambda p: p.name)
+def test_every_exercise_has_one_solution_that_ends(source: Path):
+    """sphinx-exercise stops the whole build on a solution-start without its solution-end; catch it here, per
+    exercise, in seconds: the directives must come in the order exercise, solution-start, solution-end."""
+    import re
+
+    text = source.read_text()
+    kinds = re.findall(r"^```\{(exercise|solution-start|solution-end)\}", text, flags=re.MULTILINE)
+    expected = ["exercise", "solution-start", "solution-end"] * (len(kinds) // 3)
+    assert kinds == expected, f"{source.name}: exercise directives out of order: {kinds}"
+    labels = re.findall(r"^```\{exercise\}\n:label: (\S+)", text, flags=re.MULTILINE)
+    starts = re.findall(r"^```\{solution-start\} (\S+)", text, flags=re.MULTILINE)
+    assert labels == starts, f"{source.name}: solutions {starts} do not follow exercises {labels}"
