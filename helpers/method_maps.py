@@ -54,10 +54,8 @@ def every_method(net, photo: np.ndarray, class_index: int, *, preprocess: Callab
     if photo.ndim != 3 or photo.shape[-1] != 3 or float(photo.max()) <= 1.0:
         raise InputError(f"photo has shape {photo.shape} and largest value {float(photo.max()):.4g}: pass one raw "
                          "RGB photo (height, width, 3) on 0..255, as the masker and preprocess expect.")
-    n_outputs = net.output_shape[-1]
-    validate.integer("class_index", class_index, 0, n_outputs - 1,
-                     why=f"class_index={class_index!r} must be an integer output index in 0..{n_outputs - 1}.")
-    x = preprocess(photo.copy())
+    # the gradient methods' own check of the input and the class, before the Partition explainer runs
+    x = gradient_methods._check_image(net, preprocess(photo.copy()), class_index)
     black = preprocess(np.zeros_like(photo))
     blurred = preprocess(cv2.blur(photo, budget.blur))
     batch = budget.batch_size
