@@ -319,6 +319,53 @@ def test_every_explainer_that_runs_gradients_is_guarded():
     TensorFlow's gradients after its own (a decorator moved by an edit once left expected_gradients bare)."""
     from helpers import explainers
 
-    for name in ("deep_shap_values", "deep_shap_terms", "expected_gradients",
-                 "expected_gradients_sample_totals", "saliency"):
+    for name in ("deep_shap_values", "deep_shap_own_class", "deep_shap_terms", "expected_gradients",
+                 "expected_gradients_per_image", "expected_gradients_sample_totals", "saliency"):
         assert hasattr(getattr(explainers, name), "__wrapped__"), f"{name} is not decorated with @guarded()"
+
+
+def test_expected_gradients_per_image_equals_shap_gradient_explainer(tiny_cnn):
+    """Each image explained for its own class, with shap's draws: the numbers of stock shap's ranked_outputs=
+    custom call. A changed draw order (the images' draws swapped) fails it."""
+    from helpers.explainers import expected_gradients_per_image
+
+    rng = np.random.default_rng(2)
+    background = rng.random((6, 8, 8, 3), dtype=np.float32)
+    images = rng.random((4, 8, 8, 3), dtype=np.float32)
+    classes = np.array([2, 0, 2, 1])
+    stock, _ = shap.GradientExplainer(tiny_cnn, background, batch_size=5).shap_values(
+        images, nsamples=7, rseed=3, ranked_outputs=classes[:, None], output_rank_order="custom")
+    ours = expected_gradients_per_image(tiny_cnn, images, background, classes, nsamples=7, rseed=3, batch_size=5)
+    assert ours.shape == images.shape
+    np.testing.assert_allclose(ours, stock[..., 0], rtol=1e-4, atol=1e-7)
+    # the negative control: the first two images' draws exchanged no longer match
+    swapped = expected_gradients_per_image(tiny_cnn, images[[1, 0]], background, classes[[1, 0]], nsamples=7,
+                                           rseed=3, batch_size=5)
+    assert not np.allclose(swapped[[1, 0]], stock[:2, ..., 0], rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize(("classes", "message"), [
+    (np.array([0, 1]), "one class per image"),
+    (np.array([0, 1, 5]), "class"),
+])
+def test_expected_gradients_per_image_rejects_bad_classes(tiny_cnn, classes, message):
+    from helpers.explainers import expected_gradients_per_image
+
+    with pytest.raises(InputError, match=message):
+        expected_gradients_per_image(tiny_cnn, np.zeros((3, 8, 8, 3)), np.zeros((2, 8, 8, 3)), classes, nsamples=2)
+
+
+def test_deep_shap_own_class_is_each_images_column_of_the_full_values(tiny_cnn):
+    from helpers.explainers import deep_shap_own_class
+
+    rng = np.random.default_rng(4)
+    background = rng.random((6, 8, 8, 3), dtype=np.float32)
+    images = rng.random((4, 8, 8, 3), dtype=np.float32)
+    classes = np.array([2, 0, 2, 1])
+    full, _ = deep_shap_values(tiny_cnn, background, images)
+    ours = deep_shap_own_class(tiny_cnn, background, images, classes)
+    np.testing.assert_allclose(ours, full[np.arange(4), ..., classes], rtol=1e-4, atol=1e-7)
+    # the negative control: another class per image is another map
+    assert not np.allclose(ours, full[np.arange(4), ..., (classes + 1) % 3], rtol=1e-4, atol=1e-7)
+    with pytest.raises(InputError, match="one class per image"):
+        deep_shap_own_class(tiny_cnn, background, images, classes[:2])

@@ -88,3 +88,63 @@ def test_every_method_rejects_a_class_the_network_lacks(setting):
     with pytest.raises(InputError, match="0..2"):
         every_method(net, photos[0], 3, preprocess=preprocess, masker=masker, background=background,
                      budget=BUDGET)
+
+
+def test_forward_is_predict(setting):
+    from helpers.method_maps import forward
+
+    net = setting[0]
+    images = np.random.default_rng(3).uniform(-1, 1, (7,) + tuple(net.input_shape[1:])).astype("float32")
+    np.testing.assert_allclose(forward(net, images, 3), net.predict(images, verbose=0, batch_size=3),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_distinct_evaluations_evaluates_each_input_once():
+    from helpers.method_maps import DistinctEvaluations
+
+    seen = []
+
+    def f(batch):
+        seen.append(len(batch))
+        return batch.reshape(len(batch), -1).sum(axis=1, keepdims=True) * np.array([[1.0, -1.0]])
+
+    wrapped = DistinctEvaluations(f)
+    a, b = np.zeros((2, 2)), np.ones((2, 2))
+    first = wrapped(np.stack([a, b, a]))
+    second = wrapped(np.stack([b, a + 2]))
+    np.testing.assert_array_equal(first, f(np.stack([a, b, a])))
+    np.testing.assert_array_equal(second, f(np.stack([b, a + 2])))
+    # three distinct inputs reached f, in two calls (a repeat inside a batch and across batches answered)
+    assert seen[:2] == [2, 1] and (wrapped.requested, wrapped.evaluated) == (5, 3)
+
+
+def test_distinct_evaluations_leave_a_partition_run_unchanged():
+    """The same Owen values with the store as without; a smaller budget after a larger one needs no new
+    evaluation (each run is the start of the larger one)."""
+    from helpers.method_maps import DistinctEvaluations
+
+    rng = np.random.default_rng(0)
+    photo = rng.uniform(0, 255, (16, 16, 3))
+    weights = rng.normal(size=(16 * 16 * 3, 3))
+
+    def f(batch):
+        return np.tanh(batch.reshape(len(batch), -1) @ weights / 4000)
+
+    masker = shap.maskers.Image("blur(4,4)", photo.shape)
+    wrapped = DistinctEvaluations(f)
+    runs = {}
+    for n, model in ((40, f), (40, wrapped), (20, wrapped)):
+        np.random.seed(0)
+        runs[(n, model is f)] = shap.Explainer(model, masker)(photo[None], max_evals=n, batch_size=10,
+                                                               outputs=[0], silent=True).values
+        if n == 40 and model is wrapped:
+            after_large = wrapped.evaluated
+    np.testing.assert_array_equal(runs[(40, True)], runs[(40, False)])
+    assert wrapped.evaluated == after_large and wrapped.requested > after_large
+
+
+def test_distinct_evaluations_reject_a_function_that_drops_rows():
+    from helpers.method_maps import DistinctEvaluations
+
+    with pytest.raises(InputError, match="one row of outputs per input"):
+        DistinctEvaluations(lambda batch: batch[:1].reshape(1, -1))(np.arange(8.0).reshape(2, 4))
