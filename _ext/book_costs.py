@@ -73,7 +73,16 @@ def cost_text(name: str, results: dict, reads_data: bool | None = None) -> str |
     on = {p: f" (on {_data_label(results, p)})" if reads_data else "" for p in ("full", "quick")}
     return (f"about {_duration(full['seconds'])} and {full['peak_gib']:.1f} GiB in the full profile{on['full']}, "
             f"{_duration(quick['seconds'])} and {quick['peak_gib']:.1f} GiB in the quick profile{on['quick']}; "
-            f"{run['machine']}, measured {run['date']}")
+            f"{run['machine']}{_calibration(run)}, measured {run['date']}")
+
+
+def _calibration(run: dict) -> str:
+    """The processor and the calibration figure of a run, to scale its times by (empty if not recorded)."""
+    parts = [run[key] for key in ("processor",) if run.get(key) and run[key] != "not recorded"]
+    if run.get("gflops"):
+        parts.append(f"a float32 matrix product at {run['gflops']:.0f} GFLOP/s, which benchmarks/run.py "
+                     "--calibrate measures on yours: times scale roughly inversely with it")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 class ChapterCostRole(SphinxRole):
@@ -145,7 +154,7 @@ class ChapterCostsDirective(SphinxDirective):
                                   for p in ("quick", "full")])
         run = _chapters_run(results)
         caption = nodes.paragraph(
-            text=f"Measured on {run.get('machine', '?')} ({run.get('processor', 'processor not recorded')}), "
+            text=f"Measured on {run.get('machine', '?')}{_calibration(run)}, "
                  f"{run.get('date', '?')}, by benchmarks/run.py: the quick profile on "
                  f"{results.get('chapter_data', {}).get('quick', 'data not recorded')}, the full profile on "
                  f"{results.get('chapter_data', {}).get('full', 'data not recorded')}.")

@@ -36,10 +36,28 @@ def chapters_table(results: dict) -> list[str]:
            f"{data.get('quick', 'data not recorded')}. {measured(results, 'chapters')}", "",
            "| chapter | full: time | full: peak memory | quick: time | quick: peak memory |",
            "|---|---|---|---|---|"]
-    for name, runs in results["chapters"].items():
+    chapters = results["chapters"]
+    for name, runs in chapters.items():
         cells = [f"{runs[p]['seconds']:.0f} s | {runs[p]['peak_gib']:.1f} GiB" if p in runs else "– | –"
                  for p in ("full", "quick")]
         out.append(f"| {name} | {' | '.join(cells)} |")
+    if all({"full", "quick"} <= set(runs) for runs in chapters.values()):
+        totals = [f"{sum(r[p]['seconds'] for r in chapters.values()):.0f} s | "
+                  f"largest {max(r[p]['peak_gib'] for r in chapters.values()):.1f} GiB" for p in ("full", "quick")]
+        out.append(f"| the whole book | {' | '.join(totals)} |")
+    return out + [""] + profile_table(chapters)
+
+
+def profile_table(chapters: dict) -> list[str]:
+    """Where each chapter's full-profile time goes: its slowest code cells, as the run recorded them."""
+    rows = {name: runs["full"]["slowest"] for name, runs in chapters.items() if runs.get("full", {}).get("slowest")}
+    if not rows:
+        return []
+    out = ["Where the time goes in the full profile: each chapter's slowest code cells in the same run, by the "
+           "first line of their code.", "", "| chapter | slowest cells |", "|---|---|"]
+    for name, slowest in rows.items():
+        cells = "; ".join(f"{cell['seconds']:.0f} s `{cell['code']}`".replace("|", "\\|") for cell in slowest)
+        out.append(f"| {name} | {cells} |")
     return out + [""]
 
 

@@ -267,7 +267,25 @@ def variant_chapter(name: str, settings: dict, out: Path) -> dict:
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     seconds = time.perf_counter() - start
     nbformat.write(notebook, out)
-    return {"seconds": seconds, "peak_gib": _peak_gib(children=True)}
+    return {"seconds": seconds, "peak_gib": _peak_gib(children=True), "slowest": slowest_cells(notebook)}
+
+
+def slowest_cells(notebook, count: int = 3) -> list[dict]:
+    """The ``count`` slowest code cells of an executed notebook, slowest first: the seconds nbclient recorded
+    (from the cell's input reaching the kernel to its reply) and the first line of code (comments skipped)."""
+    from datetime import datetime
+
+    rows = []
+    for cell in notebook.cells:
+        timing = cell.get("metadata", {}).get("execution", {})
+        if cell.cell_type != "code" or not {"iopub.execute_input", "shell.execute_reply"} <= set(timing):
+            continue
+        seconds = (datetime.fromisoformat(timing["shell.execute_reply"])
+                   - datetime.fromisoformat(timing["iopub.execute_input"])).total_seconds()
+        code = next((line.strip() for line in cell.source.splitlines()
+                     if line.strip() and not line.lstrip().startswith("#")), "")
+        rows.append({"seconds": seconds, "code": code if len(code) <= 60 else code[:57] + "..."})
+    return sorted(rows, key=lambda row: -row["seconds"])[:count]
 
 
 VARIANTS = {"vgg": variant_vgg, "sampling": variant_sampling, "deep": variant_deep, "train": variant_train,
@@ -339,8 +357,10 @@ def part_chapters(context: Context) -> dict:
             if context.keep:
                 context.keep.mkdir(parents=True, exist_ok=True)
                 shutil.copy(out, context.keep / out.name)
-            measured.setdefault(name, {})[chapter_profile] = {"seconds": run["seconds"], "peak_gib": run["peak_gib"]}
-            print(f"  {name} ({chapter_profile}): {measured[name][chapter_profile]}", flush=True)
+            measured.setdefault(name, {})[chapter_profile] = {"seconds": run["seconds"], "peak_gib": run["peak_gib"],
+                                                              "slowest": run["slowest"]}
+            print(f"  {name} ({chapter_profile}): {run['seconds']:.1f} s, {run['peak_gib']:.2f} GiB; slowest cells "
+                  f"{[(round(c['seconds'], 1), c['code']) for c in run['slowest']]}", flush=True)
     merged = {**context.stored.get("chapters", {}), **measured} if only else measured
     # stored in reading order (a chapter no longer in the book last), the order the report lists them in
     chapters = dict(sorted(merged.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))

@@ -25,6 +25,12 @@ def test_cost_text_states_both_profiles_their_data_and_where_they_were_measured(
                     "the quick profile (on the class-balanced subset of CIFAR-10); x86_64, 2 cores, measured "
                     "2026-11-25")
     assert "CIFAR" not in book_costs.cost_text("deep", RESULTS, reads_data=False)
+    # with the processor and the calibration figure recorded, the sentence gives both, to scale the times by
+    calibrated = {**RESULTS, "runs": {"chapters": {"date": "2026-11-25", "machine": "x86_64, 2 cores",
+                                                   "processor": "AMD EPYC", "gflops": 218.4}}}
+    assert book_costs.cost_text("deep", calibrated, reads_data=False).endswith(
+        "x86_64, 2 cores (AMD EPYC; a float32 matrix product at 218 GFLOP/s, which benchmarks/run.py --calibrate "
+        "measures on yours: times scale roughly inversely with it), measured 2026-11-25")
     assert book_costs.reads_cifar10("deep_explanations") and not book_costs.reads_cifar10("gradient_explanations")
 
 

@@ -62,6 +62,18 @@ def test_chapters_table_lists_the_chapters_in_the_order_stored_and_marks_a_missi
     assert table(lines) == ["| second | 100 s | 2.0 GiB | 10 s | 1.0 GiB |", "| first | – | – | 12 s | 0.9 GiB |"]
 
 
+def test_chapters_table_adds_the_whole_book_and_where_the_time_goes(results):
+    slow = [{"seconds": 80.2, "code": "values = explain(a | b)"}, {"seconds": 9.6, "code": "import helpers"}]
+    results["chapters"] = {"one": {"full": {"seconds": 100.4, "peak_gib": 2.04, "slowest": slow},
+                                   "quick": {"seconds": 9.6, "peak_gib": 1.0}},
+                           "two": {"full": {"seconds": 50, "peak_gib": 3.5}, "quick": {"seconds": 20, "peak_gib": 0.5}}}
+    lines = report.chapters_table(results)
+    assert "| the whole book | 150 s | largest 3.5 GiB | 30 s | largest 1.0 GiB |" in lines
+    # a pipe in the code is escaped, so the table keeps its columns
+    assert "| one | 80 s `values = explain(a \\| b)`; 10 s `import helpers` |" in lines
+    assert not any(line.startswith("| two |") and "`" in line for line in lines)
+
+
 def test_vgg_table_times_each_variant_against_the_row_named_stock_and_states_the_floor(results):
     lines = report.vgg_table(results)
     assert lines[0] == ("**GradientExplainer, VGG19 layer 10, image 46** (50 backgrounds, 200 samples, 4 ranked "
