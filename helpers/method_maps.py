@@ -21,9 +21,10 @@ from helpers.errors import InputError
 def forward(net, images: np.ndarray, batch_size: int) -> np.ndarray:
     """``net``'s outputs for a batch of its inputs, ``batch_size`` at a time, from one graph per network.
 
-    The same numbers as ``net.predict(images, batch_size=batch_size)``, without the set-up that Keras's
-    ``predict`` repeats on every call (a data pipeline and a callback loop): shap's Partition explainer calls
-    the model many times with a few images each, and for VGG19 that set-up cost a third of each call here."""
+    The same numbers as ``net.predict(images, batch_size=batch_size)``, without the work Keras's ``predict``
+    does around every batch (its data pipeline and callbacks): shap's Partition explainer calls the model many
+    times with a few images each, and for a few VGG19 photos per batch that work is a sizeable share of the
+    forward pass itself."""
     import tensorflow as tf
 
     images = validate.batch("images", images)
@@ -45,7 +46,8 @@ class DistinctEvaluations:
     """A model function for shap's explainers that evaluates each distinct input once.
 
     Runs of the Partition explainer on one photo ask for many of the same masked images: a smaller
-    ``max_evals`` evaluates a subset of a larger one's images (the same splits in the same order), and runs
+    ``max_evals`` evaluates a subset of a larger one's images (the same splits in the same order, given the
+    same seed, ``batch_size`` and outputs, and a deterministic model), and runs
     for one class or for several share the first splits. Wrapping the model function ``f`` (a batch in, one
     row of outputs per input out) in this class answers every input it has seen from a store keyed by the
     input's bytes (a 128-bit BLAKE2 digest), so only new inputs reach the model. ``requested`` counts the
