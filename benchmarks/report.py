@@ -56,7 +56,7 @@ def profile_table(chapters: dict) -> list[str]:
     out = ["Where the time goes in the full profile: each chapter's slowest code cells in the same run, by the "
            "first line of their code.", "", "| chapter | slowest cells |", "|---|---|"]
     for name, slowest in rows.items():
-        cells = "; ".join(f"{cell['seconds']:.0f} s `{cell['code']}`".replace("|", "\\|") for cell in slowest)
+        cells = "; ".join(f"{seconds:.0f} s `{code}`".replace("|", "\\|") for code, seconds in slowest.items())
         out.append(f"| {name} | {cells} |")
     return out + [""]
 

@@ -270,9 +270,9 @@ def variant_chapter(name: str, settings: dict, out: Path) -> dict:
     return {"seconds": seconds, "peak_gib": _peak_gib(children=True), "slowest": slowest_cells(notebook)}
 
 
-def slowest_cells(notebook, count: int = 3) -> list[dict]:
-    """The ``count`` slowest code cells of an executed notebook, slowest first: the seconds nbclient recorded
-    (from the cell's input reaching the kernel to its reply) and the first line of code (comments skipped)."""
+def slowest_cells(notebook, count: int = 3) -> dict[str, float]:
+    """The ``count`` slowest code cells of an executed notebook, slowest first, keyed by their first line of code
+    (comments skipped): the seconds nbclient recorded, from the cell's input reaching the kernel to its reply."""
     from datetime import datetime
 
     rows = []
@@ -284,8 +284,15 @@ def slowest_cells(notebook, count: int = 3) -> list[dict]:
                    - datetime.fromisoformat(timing["iopub.execute_input"])).total_seconds()
         code = next((line.strip() for line in cell.source.splitlines()
                      if line.strip() and not line.lstrip().startswith("#")), "")
-        rows.append({"seconds": seconds, "code": code if len(code) <= 60 else code[:57] + "..."})
-    return sorted(rows, key=lambda row: -row["seconds"])[:count]
+        rows.append((seconds, code if len(code) <= 60 else code[:57] + "..."))
+    slowest: dict[str, float] = {}
+    for seconds, code in sorted(rows, key=lambda row: -row[0])[:count]:
+        key, copy = code, 1
+        while key in slowest:  # two cells that start alike
+            copy += 1
+            key = f"{code} ({copy})"
+        slowest[key] = seconds
+    return slowest
 
 
 VARIANTS = {"vgg": variant_vgg, "sampling": variant_sampling, "deep": variant_deep, "train": variant_train,
@@ -360,7 +367,7 @@ def part_chapters(context: Context) -> dict:
             measured.setdefault(name, {})[chapter_profile] = {"seconds": run["seconds"], "peak_gib": run["peak_gib"],
                                                               "slowest": run["slowest"]}
             print(f"  {name} ({chapter_profile}): {run['seconds']:.1f} s, {run['peak_gib']:.2f} GiB; slowest cells "
-                  f"{[(round(c['seconds'], 1), c['code']) for c in run['slowest']]}", flush=True)
+                  f"{[(round(s, 1), code) for code, s in run['slowest'].items()]}", flush=True)
     merged = {**context.stored.get("chapters", {}), **measured} if only else measured
     # stored in reading order (a chapter no longer in the book last), the order the report lists them in
     chapters = dict(sorted(merged.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))

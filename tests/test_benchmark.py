@@ -55,3 +55,22 @@ def test_sampling_table_estimates_the_reference_error_it_was_built_with():
     assert f"about {(4 / 200) ** 0.5:.3f} rather than {(4 / 200 + 0.01) ** 0.5:.3f}" in text
     text = "\n".join(report.sampling_table(results({50: 0.6, 200: 0.1})))
     assert "cannot estimate its own error" in text
+
+
+def test_slowest_cells_are_ranked_and_keyed_by_their_first_line_of_code():
+    import nbformat
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import variants
+
+    def cell(source, start, end):
+        code = nbformat.v4.new_code_cell(source)
+        code.metadata["execution"] = {"iopub.execute_input": f"2026-11-30T10:00:{start:02d}.000000Z",
+                                      "shell.execute_reply": f"2026-11-30T10:00:{end:02d}.500000Z"}
+        return code
+
+    notebook = nbformat.v4.new_notebook(cells=[
+        cell("# settings\nx = 1", 0, 1), cell("train()", 1, 30), cell("train()", 30, 40),
+        nbformat.v4.new_markdown_cell("text"), cell("plot()", 40, 42), nbformat.v4.new_code_cell("never run")])
+    assert variants.slowest_cells(notebook) == {"train()": 29.5, "train() (2)": 10.5, "plot()": 2.5}
+    assert list(variants.slowest_cells(notebook, count=1)) == ["train()"]
