@@ -11,7 +11,8 @@ from helpers.shap_guard import guarded
 
 
 def _deep_inputs(background, images) -> tuple[np.ndarray, np.ndarray]:
-    """The background and images for DeepExplainer, checked: float32 batches of inputs of one shape and scale."""
+    """The background and images for DeepExplainer (and the per-image expected gradients), checked: float32
+    batches of inputs of one shape and scale."""
     validate.batch("background", background)
     validate.batch("images", images)
     validate.same_scale("images", images, "background", background)
@@ -239,16 +240,9 @@ def expected_gradients_per_image(model, images: np.ndarray, background: np.ndarr
     :func:`helpers.gradient_methods.path_gradients`. The draws are shap's: NumPy's global generator reseeded
     with ``rseed``, then ``nsamples`` (reference, path point) pairs for each image in turn.
     """
-    validate.batch("images", images)
-    validate.batch("background", background)
-    validate.same_scale("images", images, "background", background)
+    background, images = _deep_inputs(background, images)  # the same checks as DeepExplainer's inputs
     validate.positive_int("nsamples", nsamples)
     validate.positive_int("batch_size", batch_size)
-    images = np.asarray(images, dtype=np.float32)
-    background = np.asarray(background, dtype=np.float32)
-    if images.shape[1:] != background.shape[1:]:
-        raise InputError(f"images {images.shape} and background {background.shape} must hold inputs of the "
-                         "same shape, each with a batch axis first.")
     classes = validate.class_indexes("classes", np.asarray(classes), model.output_shape[-1])
     if classes.shape != (len(images),):
         raise InputError(f"give one class per image: {len(images)} images but classes of shape {classes.shape}.")
