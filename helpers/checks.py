@@ -172,7 +172,7 @@ def deletion_insertion_curves(model, images: np.ndarray, orders: np.ndarray, cla
     ends, which = np.unique(np.concatenate([images, baselines]).reshape(2 * n, -1), axis=0, return_inverse=True)
     batch = np.concatenate([ends.reshape((-1,) + images.shape[1:]),
                             np.concatenate([deleted, inserted], axis=1).reshape((-1,) + images.shape[1:])])
-    from helpers.method_maps import forward  # predict's numbers without its per-call set-up
+    from helpers.method_maps import forward  # predict's numbers without its work around every batch
 
     scores = forward(model, batch, batch_size)
     end_scores = scores[: len(ends)][which.ravel(), :].reshape(2, n, -1)[:, np.arange(n), classes]

@@ -24,6 +24,14 @@ def _deep_inputs(background, images) -> tuple[np.ndarray, np.ndarray]:
     return background, images
 
 
+def _one_class_per_image(model, classes, n_images: int) -> np.ndarray:
+    """``classes`` checked as one output index of ``model`` for each of ``n_images`` images."""
+    classes = validate.class_indexes("classes", np.asarray(classes), model.output_shape[-1])
+    if classes.shape != (n_images,):
+        raise InputError(f"give one class per image: {n_images} images but classes of shape {classes.shape}.")
+    return classes
+
+
 def _swap_background(explainer, background: np.ndarray) -> None:
     """Give a ``shap.DeepExplainer`` another background without building a new one (its traced graphs stay
     valid). shap has no public way to do this: it sets the TensorFlow explainer's private ``data`` list, the
@@ -74,9 +82,7 @@ def deep_shap_own_class(model, background: np.ndarray, images: np.ndarray, class
     import keras
 
     background, images = _deep_inputs(background, images)
-    classes = validate.class_indexes("classes", np.asarray(classes), model.output_shape[-1])
-    if classes.shape != (len(images),):
-        raise InputError(f"give one class per image: {len(images)} images but classes of shape {classes.shape}.")
+    classes = _one_class_per_image(model, classes, len(images))
     values = np.empty_like(images)
     for c in np.unique(classes):
         rows = np.flatnonzero(classes == c)
@@ -243,9 +249,7 @@ def expected_gradients_per_image(model, images: np.ndarray, background: np.ndarr
     background, images = _deep_inputs(background, images)  # the same checks as DeepExplainer's inputs
     validate.positive_int("nsamples", nsamples)
     validate.positive_int("batch_size", batch_size)
-    classes = validate.class_indexes("classes", np.asarray(classes), model.output_shape[-1])
-    if classes.shape != (len(images),):
-        raise InputError(f"give one class per image: {len(images)} images but classes of shape {classes.shape}.")
+    classes = _one_class_per_image(model, classes, len(images))
     references, ts = expected_gradients_draws(nsamples * len(images), len(background), rseed)
     values = np.empty_like(images)
     for j, (image, c) in enumerate(zip(images, classes, strict=True)):
@@ -316,10 +320,8 @@ def saliency(model, images: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Plain gradients of each image's class output with respect to its pixels (Simonyan et al. 2014), from the
     one gradient graph per model of :func:`helpers.gradient_methods.path_gradients`, a class at a time."""
     validate.batch("images", images)
-    classes = validate.class_indexes("classes", classes, model.output_shape[-1])
     images = np.asarray(images, dtype=np.float32)
-    if classes.shape != (images.shape[0],):
-        raise InputError(f"give one class per image: {images.shape[0]} images but classes of shape {classes.shape}.")
+    classes = _one_class_per_image(model, classes, len(images))
     gradients = np.empty_like(images)
     for c in np.unique(classes):
         rows = np.flatnonzero(classes == c)
