@@ -121,22 +121,28 @@ def fingerprint(recipe: Recipe, data: Cifar10) -> str:
 def trained_cnn(recipe: Recipe, data: Cifar10, folder: Path = ARTIFACTS) -> Trained:
     """Return the book's CNN trained on ``data`` with ``recipe``: loaded from ``folder`` if a model with the
     same fingerprint is saved there, otherwise built, trained, saved (Keras's ``.keras`` format, with the
-    history beside it as JSON) and returned."""
+    history beside it as JSON) and returned. A lock file beside the model makes processes that ask for the same
+    network at once train it once: the others wait, then load it."""
     import keras
 
     if recipe.train_images is not None and recipe.train_images != len(data.x_train):
         raise InputError(f"the recipe trains on {recipe.train_images} images but data holds {len(data.x_train)}: "
                          "load the data with cifar.load(recipe.train_images).")
+    from filelock import FileLock
+
     path = Path(folder) / f"cifar_cnn-{fingerprint(recipe, data)}.keras"
     history_path = path.with_suffix(".json")
-    if path.is_file() and history_path.is_file():
-        return Trained(keras.models.load_model(path), json.loads(history_path.read_text()), path, False)
-    model = cifar_cnn(seed=recipe.seed)
-    history = train_classifier(model, data.x_train, data.y_train, epochs=recipe.epochs,
-                               batch_size=recipe.batch_size, seed=recipe.seed)
     path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(path)
-    history_path.write_text(json.dumps(history))
+    # Chapters may run at once (`make book` runs two at a time): the first to get here trains and saves, the
+    # others wait for it and load its network instead of training the same one again.
+    with FileLock(path.with_suffix(".lock")):
+        if path.is_file() and history_path.is_file():
+            return Trained(keras.models.load_model(path), json.loads(history_path.read_text()), path, False)
+        model = cifar_cnn(seed=recipe.seed)
+        history = train_classifier(model, data.x_train, data.y_train, epochs=recipe.epochs,
+                                   batch_size=recipe.batch_size, seed=recipe.seed)
+        model.save(path)
+        history_path.write_text(json.dumps(history))  # written last: a model without it is trained again
     return Trained(model, history, path, True)
 
 

@@ -56,6 +56,31 @@ def test_trained_cnn_is_saved_once_and_reused(fake_cifar, tmp_path):
         cifar.trained_cnn(cifar.Recipe(train_images=10, epochs=1), loaded, folder=tmp_path)
 
 
+def test_a_second_caller_waits_for_the_first_and_loads_its_network(fake_cifar, tmp_path):
+    """While one process holds the network's lock (training it), another caller waits, then loads what the
+    first saved instead of training it again."""
+    import shutil
+    import threading
+
+    from filelock import FileLock
+
+    loaded = cifar.load()
+    recipe = cifar.Recipe(train_images=None, epochs=1, batch_size=20)
+    saved = cifar.trained_cnn(recipe, loaded, folder=tmp_path / "saved")
+    target = tmp_path / "shared" / saved.path.name
+    target.parent.mkdir()
+    results = []
+    with FileLock(target.with_suffix(".lock")):  # "the first process", still training
+        waiting = threading.Thread(target=lambda: results.append(cifar.trained_cnn(recipe, loaded, target.parent)))
+        waiting.start()
+        waiting.join(timeout=2)
+        assert waiting.is_alive() and not results, "the second caller did not wait for the lock"
+        shutil.copy(saved.path, target)  # the first process saves its network
+        shutil.copy(saved.path.with_suffix(".json"), target.with_suffix(".json"))
+    waiting.join(timeout=60)
+    assert len(results) == 1 and not results[0].trained_now and results[0].path == target
+
+
 def test_original_cnn_keeps_only_its_last_convolution():
     original = cifar.original_cifar_cnn()
     convolutions = [layer for layer in original.layers if isinstance(layer, keras.layers.Conv2D)]
