@@ -36,9 +36,13 @@ $(STAMP): $(REQUIREMENTS) pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS) -e .
 	touch $(STAMP)
 
+# The chapters are executed JOBS at a time (_ext/execute_chapters.py: two chapters' kernels need up to 8 GiB in
+# the full profile; JOBS=1 runs one at a time), then Jupyter Book builds the pages from their outputs.
+JOBS ?= 2
 book: $(STAMP)
 	$(BIN)/python -m helpers check
-	$(BIN)/jupyter-book build --all --warningiserror --nitpick --keep-going .
+	$(BIN)/python _ext/execute_chapters.py --jobs $(JOBS) --out _build/executed
+	$(BIN)/jupyter-book build --all --warningiserror --nitpick --keep-going --config _build/executed/_config.yml .
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -111,30 +111,21 @@ def built_book(request, tmp_path_factory) -> Path:
 
 def cache_executed_chapters(executed: dict, chapters: list[Path], out: Path) -> Path:
     """Put the notebooks nbval executed into a jupyter-cache under ``out`` and write a configuration that
-    builds from it (execute_notebooks: cache). Return the configuration's path.
+    builds from it (execute_notebooks: cache), as `make book` does with the chapters it executes
+    (_ext/execute_chapters.py). Return the configuration's path.
 
     myst-nb looks a chapter up in the cache by the hash of its code cells and kernelspec, which the paired
     notebook shares with its MyST source (tests/test_chapters.py checks the pair), so the book is built from
     the same sources as `make book`, with nbval's outputs.
     """
-    import yaml
-    from jupyter_cache import get_cache
-    from jupyter_cache.base import CacheBundleIn
+    from execute_chapters import cache_executed
 
     failed = [path.name for path in chapters if executed[path.with_suffix(".ipynb")]["failed"]]
     assert not failed, f"chapters that failed under nbval (see their cells above): {failed}"
-    cache = get_cache(out / "jupyter_cache")
+    notebooks = {}
     for path in chapters:
         record = executed[path.with_suffix(".ipynb")]
         code_cells = sum(cell.cell_type == "code" for cell in record["notebook"].cells)
         assert record["cells"] == code_cells, f"nbval ran {record['cells']} of {code_cells} cells of {path.name}"
-        cache.cache_notebook_bundle(CacheBundleIn(record["notebook"], str(path)), check_validity=False,
-                                    overwrite=True)
-    config = yaml.safe_load((ROOT / "_config.yml").read_text())
-    config["execute"].update(execute_notebooks="cache", cache=str(out / "jupyter_cache"))
-    # jupyter-book finds local extensions relative to the configuration file, which now lives in `out`
-    extensions = config["sphinx"]["local_extensions"]
-    config["sphinx"]["local_extensions"] = {name: str(ROOT / path) for name, path in extensions.items()}
-    target = out / "_config.yml"
-    target.write_text(yaml.safe_dump(config, sort_keys=False))
-    return target
+        notebooks[path] = record["notebook"]
+    return cache_executed(notebooks, out)

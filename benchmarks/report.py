@@ -48,6 +48,25 @@ def chapters_table(results: dict) -> list[str]:
     return out + [""] + profile_table(chapters)
 
 
+def book_table(results: dict) -> list[str]:
+    """The whole book's wall time as ``make book`` executes it (chapters two at a time), beside the chapters'
+    sum (one at a time) when the chapters part was measured in the same run."""
+    book, chapters = results["book"], results.get("chapters", {})
+    same_run = results.get("runs", {}).get("book") == results.get("runs", {}).get("chapters")
+    jobs = next(iter(book.values()))["jobs"]
+    out = [f"**The whole book as `make book` executes it**: {jobs} chapters at a time, each in its own kernel, "
+           "the longest first (`_ext/execute_chapters.py`), starting without saved models. "
+           + measured(results, "book"), "",
+           f"| profile | one at a time (the chapters above, summed) | {jobs} at a time | saved |", "|---|---|---|---|"]
+    for profile, run in book.items():
+        if same_run and chapters and all(profile in r for r in chapters.values()):
+            alone = sum(r[profile]["seconds"] for r in chapters.values())
+            out.append(f"| {profile} | {alone:.0f} s | {run['seconds']:.0f} s | {1 - run['seconds'] / alone:.0%} |")
+        else:
+            out.append(f"| {profile} | – (not measured in this run) | {run['seconds']:.0f} s | – |")
+    return out + [""]
+
+
 def profile_table(chapters: dict) -> list[str]:
     """Where each chapter's full-profile time goes: its slowest code cells, as the run recorded them."""
     rows = {name: runs["full"]["slowest"] for name, runs in chapters.items() if runs.get("full", {}).get("slowest")}
@@ -151,8 +170,8 @@ def onednn_table(results: dict) -> list[str]:
                   "sums in another order, and a different rounding can flip a ReLU near zero.", ""]
 
 
-TABLES = {"chapters": chapters_table, "vgg": vgg_table, "sampling": sampling_table, "deep": deep_table,
-          "training": training_table, "onednn": onednn_table}
+TABLES = {"chapters": chapters_table, "book": book_table, "vgg": vgg_table, "sampling": sampling_table,
+          "deep": deep_table, "training": training_table, "onednn": onednn_table}
 
 
 def render(results: dict) -> str:

@@ -22,6 +22,9 @@ Parts:
 - ``chapters``: every chapter's wall time and peak memory, in both profiles, in reading order, starting
   without saved models (as a fresh clone does: the deep-explanations chapter trains the CIFAR-10 network,
   later chapters reuse it);
+- ``book``: the whole book as ``make book`` executes it, two chapters at a time (``_ext/execute_chapters.py``),
+  in both profiles, starting without saved models: its wall time, set beside the chapters' sum when both parts
+  ran in the same run;
 - ``vgg``: GradientExplainer on VGG19's layer 10 at the original notebook's settings (50 backgrounds, 200
   samples, 4 ranked classes): stock shap against ``helpers.explainers.expected_gradients`` (one forward pass
   shared by the classes, and with XLA), their agreement, and the floor set by the arithmetic;
@@ -55,8 +58,9 @@ RESULTS_MD = ROOT / "benchmarks" / "results.md"
 
 # The parts, in the order they run: each a function of the run's variants.Context that returns the entries it
 # stores in results.json (report.py renders each part's table).
-PARTS = {"chapters": variants.part_chapters, "vgg": variants.part_vgg, "sampling": variants.part_sampling,
-         "deep": variants.part_deep, "training": variants.part_training, "onednn": variants.part_onednn}
+PARTS = {"chapters": variants.part_chapters, "book": variants.part_book, "vgg": variants.part_vgg,
+         "sampling": variants.part_sampling, "deep": variants.part_deep, "training": variants.part_training,
+         "onednn": variants.part_onednn}
 
 
 def processor() -> str:

@@ -374,6 +374,29 @@ def part_chapters(context: Context) -> dict:
     return {"chapters": chapters, "chapter_data": {p: describe_data(d) for p, d in context.data.items()}}
 
 
+def part_book(context: Context) -> dict:
+    """The whole book as ``make book`` executes it: every chapter, two at a time (``_ext/execute_chapters.py``,
+    longest first), in each profile on its data, starting without saved models; the wall time of the whole.
+    Run with the chapters part (one chapter at a time), the report gives the ratio of the two."""
+    jobs = 2
+    measured = {}
+    for chapter_profile in ("quick",) if context.profile == "quick" else ("full", "quick"):
+        shutil.rmtree(ROOT / "chapters" / "artifacts", ignore_errors=True)  # as in a fresh clone
+        data = context.data[chapter_profile]
+        env = {**os.environ, "SHAP_BOOK_PROFILE": chapter_profile,
+               **({"SHAP_BOOK_DATA": str(Path(data).resolve())} if data else {})}
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, str(ROOT / "_ext" / "execute_chapters.py"), "--jobs", str(jobs),
+                               "--out", str(context.folder / f"book-{chapter_profile}")],
+                              capture_output=True, text=True, env=env, check=False)
+        if done.returncode != 0:
+            sys.exit(f"the book ({chapter_profile} profile, {jobs} chapters at a time) failed:\n{done.stderr[-3000:]}")
+        seconds = time.perf_counter() - start
+        measured[chapter_profile] = {"jobs": jobs, "seconds": seconds}
+        print(f"  the book ({chapter_profile}), {jobs} chapters at a time: {seconds:.0f} s", flush=True)
+    return {"book": measured}
+
+
 def compare_variants(part: str, names: tuple[str, ...], profile: str, folder: Path) -> dict[str, dict]:
     """Run each variant of ``part`` in turn and compare its values with the first one's (stock shap); one row
     per variant, keyed by its name."""
