@@ -27,7 +27,7 @@ import multiprocessing
 import shutil
 import sys
 import time
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +37,7 @@ TIMEOUT = 3600  # seconds per cell, as _config.yml's execute.timeout
 def cache_executed(notebooks: dict[Path, object], out: Path) -> Path:
     """Put executed notebooks (``{chapter's MyST source: notebook}``) into a jupyter-cache under ``out`` and
     write there a configuration that builds from it (``execute_notebooks: cache``); return its path."""
+    import jupytext
     import yaml
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
@@ -44,6 +45,13 @@ def cache_executed(notebooks: dict[Path, object], out: Path) -> Path:
     cache = get_cache(out / "jupyter_cache")
     for path, notebook in notebooks.items():
         cache.cache_notebook_bundle(CacheBundleIn(notebook, str(path)), check_validity=False, overwrite=True)
+        # myst-nb finds a chapter by the hash of its MyST source's code cells, their metadata and its kernelspec;
+        # a notebook that does not match would be executed again by the build, one chapter at a time
+        try:
+            cache.match_cache_notebook(jupytext.read(path))
+        except KeyError:
+            raise RuntimeError(f"the executed notebook of {path.name} does not match its MyST source (code, cell "
+                               "metadata or kernelspec differ): run jupytext --sync on it") from None
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     config["execute"].update(execute_notebooks="cache", cache=str(out / "jupyter_cache"))
     # jupyter-book finds local extensions relative to the configuration file, which now lives in `out`
@@ -76,8 +84,10 @@ def execute(chapter: Path) -> tuple[object, float]:
 
     notebook = nbformat.read(chapter.with_suffix(".ipynb"), as_version=4)
     start = time.perf_counter()
+    # record_timing=False: timing in the cells' metadata would change the hash the build finds them by
     nbclient.NotebookClient(notebook, timeout=TIMEOUT, kernel_name=notebook.metadata.kernelspec.name,
-                            allow_errors=False, resources={"metadata": {"path": str(chapter.parent)}}).execute()
+                            allow_errors=False, record_timing=False,
+                            resources={"metadata": {"path": str(chapter.parent)}}).execute()
     return notebook, time.perf_counter() - start
 
 
@@ -98,22 +108,20 @@ def main(argv: list[str] | None = None, chapters: list[Path] | None = None) -> i
     start = time.perf_counter()
     executed: dict[Path, object] = {}
     context = multiprocessing.get_context("spawn")
+    failed = []
     with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
         running = {pool.submit(execute, chapter): chapter for chapter in longest_first(chapters)}
-        done, pending = wait(running, return_when=FIRST_EXCEPTION)
-        for future in pending:
-            future.cancel()
-        wait(pending)
-        failed = []
-        for future, chapter in running.items():
-            name = chapter.name
+        for future in as_completed(running):
+            chapter = running[future]
             if future.cancelled():
                 continue
             if future.exception() is not None:
-                failed.append(f"{name}: {future.exception()}")
+                failed.append(f"{chapter.name}: {future.exception()}")
+                for other in running:  # the chapters not started yet; the running ones finish
+                    other.cancel()
                 continue
             executed[chapter], seconds = future.result()
-            print(f"execute_chapters: {name} executed in {seconds:.0f} s", flush=True)
+            print(f"execute_chapters: {chapter.name} executed in {seconds:.0f} s", flush=True)
     if failed:
         print("execute_chapters: a chapter failed, so the book is not built:\n" + "\n".join(failed),
               file=sys.stderr)

@@ -15,10 +15,13 @@ import execute_chapters  # noqa: E402
 
 
 def chapter(folder: Path, name: str, code: str) -> Path:
-    """A one-cell chapter: its MyST source's path (the notebook beside it is what runs)."""
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    """A one-cell chapter, a MyST source with its paired notebook (which is what runs); the source's path."""
+    import jupytext
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code, metadata={"tags": ["t"]})])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, folder / f"{name}.ipynb")
+    jupytext.write(notebook, folder / f"{name}.md", fmt="md:myst")
     return folder / f"{name}.md"
 
 
@@ -33,19 +36,31 @@ def test_longest_chapters_of_the_last_benchmark_start_first(tmp_path):
 
 def test_chapters_run_in_their_folder_and_are_cached_for_the_build(tmp_path, capsys):
     (tmp_path / "data.txt").write_text("in the chapter's folder")
-    chapters = [chapter(tmp_path, name, "print(open('data.txt').read(), 1 + 1)") for name in ("one", "two")]
+    chapters = [chapter(tmp_path, name, f"print(open('data.txt').read(), {n})") for n, name in ((1, "one"), (2, "two"))]
     out = tmp_path / "out"
     assert execute_chapters.main(["--jobs", "2", "--out", str(out)], chapters) == 0
     printed = capsys.readouterr().out
     assert "one.md executed in" in printed and "two.md executed in" in printed
     from jupyter_cache import get_cache
 
-    cached = get_cache(out / "jupyter_cache").list_cache_records()
-    assert sorted(Path(r.uri).name for r in cached) == ["one.md", "two.md"]
-    notebook = get_cache(out / "jupyter_cache").get_cache_bundle(cached[0].pk).nb
-    assert notebook.cells[0].outputs[0]["text"] == "in the chapter's folder 2\n"
+    cache = get_cache(out / "jupyter_cache")
+    outputs = {Path(r.uri).name: cache.get_cache_bundle(r.pk).nb.cells[0].outputs[0]["text"]
+               for r in cache.list_cache_records()}
+    assert outputs == {"one.md": "in the chapter's folder 1\n", "two.md": "in the chapter's folder 2\n"}
     config = (out / "_config.yml").read_text()
     assert "execute_notebooks: cache" in config and str(out / "jupyter_cache") in config
+    # what the build looks the chapter up by: its MyST source (a miss would execute it again)
+    import jupytext
+
+    assert get_cache(out / "jupyter_cache").match_cache_notebook(jupytext.read(chapters[0])).uri == str(chapters[0])
+
+
+def test_a_notebook_that_no_longer_matches_its_source_is_refused(tmp_path):
+    """The build would execute such a chapter again, one at a time: stop and say why instead."""
+    source = chapter(tmp_path, "edited", "x = 1")
+    source.write_text(source.read_text().replace("x = 1", "x = 2"))
+    with pytest.raises(RuntimeError, match="edited.md does not match its MyST source"):
+        execute_chapters.main(["--out", str(tmp_path / "out")], [source])
 
 
 def test_a_failing_chapter_stops_the_build_and_is_named(tmp_path, capsys):
