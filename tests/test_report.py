@@ -74,6 +74,21 @@ def test_chapters_table_adds_the_whole_book_and_where_the_time_goes(results):
     assert not any(line.startswith("| two |") and "`" in line for line in lines)
 
 
+def test_book_table_sets_two_at_a_time_beside_the_chapters_sum_of_the_same_run_only(results):
+    results["chapters"] = {"one": {"full": {"seconds": 300, "peak_gib": 2}, "quick": {"seconds": 30, "peak_gib": 1}},
+                           "two": {"full": {"seconds": 100, "peak_gib": 3}, "quick": {"seconds": 10, "peak_gib": 1}}}
+    results["book"] = {"full": {"jobs": 2, "seconds": 300.0}, "quick": {"jobs": 2, "seconds": 36.0}}
+    results["runs"]["book"] = RUN
+    lines = report.book_table(results)
+    assert lines[0].startswith("**The whole book as `make book` executes it**: 2 chapters at a time")
+    assert lines[0].endswith(MEASURED)
+    assert table(lines) == ["| full | 400 s | 300 s | 25% |", "| quick | 40 s | 36 s | 10% |"]
+    # measured in another run than the chapters: no ratio across runs
+    results["runs"]["book"] = {**RUN, "date": "2026-12-02"}
+    assert table(report.book_table(results)) == ["| full | – (not measured in this run) | 300 s | – |",
+                                                 "| quick | – (not measured in this run) | 36 s | – |"]
+
+
 def test_vgg_table_times_each_variant_against_the_row_named_stock_and_states_the_floor(results):
     lines = report.vgg_table(results)
     assert lines[0] == ("**GradientExplainer, VGG19 layer 10, image 46** (50 backgrounds, 200 samples, 4 ranked "
