@@ -11,9 +11,10 @@ under ``--out``; and writes there a copy of ``_config.yml`` that builds from tha
 (``execute_notebooks: cache``). ``jupyter-book build --config _build/executed/_config.yml .`` then renders the
 book without executing anything again: myst-nb finds each chapter in the cache by the hash of its code cells.
 
-Jupyter Book itself executes chapters one after another. On two cores, two chapters at a time finish the full
-profile sooner (the benchmarks page gives the measured times): much of a chapter is work that keeps only one
-core busy (Python, plotting, shap's own loops), which the other chapter's kernel fills. A chapter that needs
+Jupyter Book itself executes chapters one after another. On two cores, two chapters at a time finish the book
+sooner (the benchmarks page measures by how much): the second kernel uses the time a chapter leaves a core idle
+(Python between TensorFlow's calls, plotting, shap's own loops), while work that keeps both cores busy, such
+as VGG19's passes, only takes longer when another chapter runs beside it. A chapter that needs
 the CIFAR-10 network another one is training waits for it (:func:`helpers.cifar.trained_cnn` holds a lock), so
 the longest chapters of the last benchmark start first. The conftest's build test reuses
 :func:`cache_executed` for the notebooks nbval executed.
