@@ -36,8 +36,8 @@ $(STAMP): $(REQUIREMENTS) pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS) -e .
 	touch $(STAMP)
 
-# The chapters are executed JOBS at a time (_ext/execute_chapters.py: two chapters' kernels need up to 8 GiB in
-# the full profile; JOBS=1 runs one at a time), then Jupyter Book builds the pages from their outputs.
+# The chapters are executed JOBS at a time (_ext/execute_chapters.py; two kernels need about 8 GiB of free
+# memory, JOBS=1 about 4 GiB), then Jupyter Book builds the pages from their outputs.
 JOBS ?= 2
 book: $(STAMP)
 	$(BIN)/python -m helpers check

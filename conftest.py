@@ -114,9 +114,10 @@ def cache_executed_chapters(executed: dict, chapters: list[Path], out: Path) -> 
     builds from it (execute_notebooks: cache), as `make book` does with the chapters it executes
     (_ext/execute_chapters.py). Return the configuration's path.
 
-    myst-nb looks a chapter up in the cache by the hash of its code cells and kernelspec, which the paired
-    notebook shares with its MyST source (tests/test_chapters.py checks the pair), so the book is built from
-    the same sources as `make book`, with nbval's outputs.
+    myst-nb looks a chapter up in the cache by the hash of its code cells, their metadata and its kernelspec,
+    which the paired notebook shares with its MyST source (tests/test_chapters.py checks the pair;
+    ``cache_executed`` refuses a notebook the build would not find), so the book is built from the same
+    sources as `make book`, with nbval's outputs.
     """
     from execute_chapters import cache_executed
 

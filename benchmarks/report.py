@@ -52,16 +52,17 @@ def book_table(results: dict) -> list[str]:
     """The whole book's wall time as ``make book`` executes it (chapters two at a time), beside the chapters'
     sum (one at a time) when the chapters part was measured in the same run."""
     book, chapters = results["book"], results.get("chapters", {})
-    same_run = results.get("runs", {}).get("book") == results.get("runs", {}).get("chapters")
+    runs = results.get("runs", {})
+    same_run = runs.get("book") is not None and runs.get("book") == runs.get("chapters")
     jobs = next(iter(book.values()))["jobs"]
     out = [f"**The whole book as `make book` executes it**: {jobs} chapters at a time, each in its own kernel, "
            "the longest first (`_ext/execute_chapters.py`), starting without saved models. "
            + measured(results, "book"), "",
-           f"| profile | one at a time (the chapters above, summed) | {jobs} at a time | saved |", "|---|---|---|---|"]
+           f"| profile | one at a time (the chapters above, summed) | {jobs} at a time | change |", "|---|---|---|---|"]
     for profile, run in book.items():
         if same_run and chapters and all(profile in r for r in chapters.values()):
             alone = sum(r[profile]["seconds"] for r in chapters.values())
-            out.append(f"| {profile} | {alone:.0f} s | {run['seconds']:.0f} s | {1 - run['seconds'] / alone:.0%} |")
+            out.append(f"| {profile} | {alone:.0f} s | {run['seconds']:.0f} s | {run['seconds'] / alone - 1:+.0%} |")
         else:
             out.append(f"| {profile} | – (not measured in this run) | {run['seconds']:.0f} s | – |")
     return out + [""]

@@ -4,7 +4,7 @@ This file is the command line: which parts to run, the record of each run (when,
 figure) and the results files. The measured work is in ``variants.py`` (each variant in a fresh process), the
 Markdown tables in ``report.py``.
 
-Run by hand (it takes most of an hour on 2 cores for every part at full size):
+Run by hand (it takes over an hour on 2 cores for every part at full size):
 
     SHAP_BOOK_DATA=../shared/data SHAP_BOOK_ALLOW_STANDIN_WEIGHTS=1 python benchmarks/run.py --write
     ... --parts chapters        # only some parts; the others keep their last measured values
@@ -111,6 +111,9 @@ def main() -> None:
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
         sys.exit(f"unknown parts {unknown}: choose from {', '.join(PARTS)}")
+    if args.chapters and "book" in parts:
+        sys.exit("--chapters measures only some chapters, but the book part is set beside the sum of all of them "
+                 "measured in the same run: run the book part without --chapters")
     if args.quick and args.write:
         sys.exit("--quick numbers mean nothing: they are never written")
     profile = "quick" if args.quick else "full"

@@ -55,21 +55,37 @@ def test_chapters_run_in_their_folder_and_are_cached_for_the_build(tmp_path, cap
     assert get_cache(out / "jupyter_cache").match_cache_notebook(jupytext.read(chapters[0])).uri == str(chapters[0])
 
 
-def test_a_notebook_that_no_longer_matches_its_source_is_refused(tmp_path):
-    """The build would execute such a chapter again, one at a time: stop and say why instead."""
-    source = chapter(tmp_path, "edited", "x = 1")
-    source.write_text(source.read_text().replace("x = 1", "x = 2"))
-    with pytest.raises(RuntimeError, match="edited.md does not match its MyST source"):
-        execute_chapters.main(["--out", str(tmp_path / "out")], [source])
-
-
-def test_a_failing_chapter_stops_the_build_and_is_named(tmp_path, capsys):
-    chapters = [chapter(tmp_path, "fine", "x = 1"), chapter(tmp_path, "broken", "raise ValueError('no data')")]
+def test_a_failing_chapter_stops_the_build_starts_no_other_and_is_named(tmp_path, capsys):
+    (tmp_path / "ran.txt").write_text("")
+    chapters = [chapter(tmp_path, "broken", "raise ValueError('no data')")] + [
+        chapter(tmp_path, name, f"open('ran.txt', 'a').write('{name}')") for name in ("later", "last")]
     out = tmp_path / "out"
     assert execute_chapters.main(["--jobs", "1", "--out", str(out)], chapters) == 1
     err = capsys.readouterr().err
     assert "broken.md" in err and "ValueError" in err and "no data" in err
+    assert (tmp_path / "ran.txt").read_text() == "", "a chapter started after one had failed"
     assert not (out / "_config.yml").exists()
+
+
+def test_a_stale_pair_is_refused_before_anything_runs(tmp_path, capsys):
+    """The build would execute such a chapter again, one at a time: say so and how to pair them, at once."""
+    (tmp_path / "ran.txt").write_text("")
+    fine = chapter(tmp_path, "fine", "open('ran.txt', 'a').write('fine')")
+    source = chapter(tmp_path, "edited", "x = 1")
+    source.write_text(source.read_text().replace("x = 1", "x = 2"))
+    assert execute_chapters.main(["--out", str(tmp_path / "out")], [fine, source]) == 1
+    err = capsys.readouterr().err
+    assert "the notebook of edited.md does not match its MyST source" in err and "jupytext --to ipynb" in err
+    assert (tmp_path / "ran.txt").read_text() == ""
+
+
+def test_an_executed_notebook_the_build_would_not_find_is_refused(tmp_path):
+    """Metadata written while executing (here nbclient's timing) changes the hash the build looks chapters up by."""
+    source = chapter(tmp_path, "timed", "x = 1")
+    notebook = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    notebook.cells[0].metadata["execution"] = {"iopub.execute_input": "2026-11-30T18:00:33.251135Z"}
+    with pytest.raises(RuntimeError, match="the executed notebook of timed.md does not match"):
+        execute_chapters.cache_executed({source: notebook}, tmp_path / "out")
 
 
 def test_jobs_must_be_positive(tmp_path):

@@ -82,11 +82,14 @@ def test_book_table_sets_two_at_a_time_beside_the_chapters_sum_of_the_same_run_o
     lines = report.book_table(results)
     assert lines[0].startswith("**The whole book as `make book` executes it**: 2 chapters at a time")
     assert lines[0].endswith(MEASURED)
-    assert table(lines) == ["| full | 400 s | 300 s | 25% |", "| quick | 40 s | 36 s | 10% |"]
+    assert table(lines) == ["| full | 400 s | 300 s | -25% |", "| quick | 40 s | 36 s | -10% |"]
     # measured in another run than the chapters: no ratio across runs
+    apart = [f"| {p} | – (not measured in this run) | {t} s | – |" for p, t in (("full", 300), ("quick", 36))]
     results["runs"]["book"] = {**RUN, "date": "2026-12-02"}
-    assert table(report.book_table(results)) == ["| full | – (not measured in this run) | 300 s | – |",
-                                                 "| quick | – (not measured in this run) | 36 s | – |"]
+    assert table(report.book_table(results)) == apart
+    # neither run recorded: not the same run either
+    del results["runs"]["book"], results["runs"]["chapters"]
+    assert table(report.book_table(results)) == apart
 
 
 def test_vgg_table_times_each_variant_against_the_row_named_stock_and_states_the_floor(results):
