@@ -340,6 +340,16 @@ class Context:
     stored: dict = field(default_factory=dict)  # the results so far (results.json's, with --write)
 
 
+def fresh_profiles(context: Context):
+    """Yield each chapter profile the run measures (a ``--quick`` run: quick only) with the environment that
+    selects it and its data directory, after removing the saved models, as in a fresh clone."""
+    for chapter_profile in ("quick",) if context.profile == "quick" else ("full", "quick"):
+        shutil.rmtree(ROOT / "chapters" / "artifacts", ignore_errors=True)
+        data = context.data[chapter_profile]
+        yield chapter_profile, {"SHAP_BOOK_PROFILE": chapter_profile,
+                                **({"SHAP_BOOK_DATA": str(Path(data).resolve())} if data else {})}
+
+
 def part_chapters(context: Context) -> dict:
     """Every chapter in each profile, the full profile on ``data["full"]`` and the quick one on ``data["quick"]``
     (the data directories the published book and the classes use), in reading order, starting without saved
@@ -351,11 +361,7 @@ def part_chapters(context: Context) -> dict:
     if set(only or ()) - set(order):
         sys.exit(f"unknown chapters {sorted(set(only) - set(order))}: choose from {', '.join(order)}")
     measured = {}
-    profiles = ("quick",) if context.profile == "quick" else ("full", "quick")
-    for chapter_profile in profiles:
-        shutil.rmtree(ROOT / "chapters" / "artifacts", ignore_errors=True)  # as in a fresh clone
-        data = context.data[chapter_profile]
-        env = {"SHAP_BOOK_PROFILE": chapter_profile, **({"SHAP_BOOK_DATA": str(Path(data).resolve())} if data else {})}
+    for chapter_profile, env in fresh_profiles(context):
         for name in order:
             if only and name not in only:
                 continue
@@ -380,15 +386,11 @@ def part_book(context: Context) -> dict:
     Run with the chapters part (one chapter at a time), the report gives the ratio of the two."""
     jobs = 2
     measured = {}
-    for chapter_profile in ("quick",) if context.profile == "quick" else ("full", "quick"):
-        shutil.rmtree(ROOT / "chapters" / "artifacts", ignore_errors=True)  # as in a fresh clone
-        data = context.data[chapter_profile]
-        env = {**os.environ, "SHAP_BOOK_PROFILE": chapter_profile,
-               **({"SHAP_BOOK_DATA": str(Path(data).resolve())} if data else {})}
+    for chapter_profile, env in fresh_profiles(context):
         start = time.perf_counter()
         done = subprocess.run([sys.executable, str(ROOT / "_ext" / "execute_chapters.py"), "--jobs", str(jobs),
                                "--out", str(context.folder / f"book-{chapter_profile}")],
-                              capture_output=True, text=True, env=env, check=False)
+                              capture_output=True, text=True, env={**os.environ, **env}, check=False)
         if done.returncode != 0:
             sys.exit(f"the book ({chapter_profile} profile, {jobs} chapters at a time) failed:\n{done.stderr[-3000:]}")
         seconds = time.perf_counter() - start
