@@ -179,7 +179,8 @@ def variant_train(name: str, settings: dict, out: Path) -> dict:
         model = cifar.cifar_cnn(seed=recipe.seed)
         start = time.perf_counter()
         cifar.train_classifier(model, loaded.x_train, loaded.y_train, epochs=recipe.epochs,
-                                batch_size=recipe.batch_size, seed=recipe.seed)
+                                batch_size=recipe.batch_size, seed=recipe.seed,
+                                learning_rate=recipe.learning_rate)
     else:
         model = previous_cifar_cnn() if name == "previous" else cifar.original_cifar_cnn()
         start = time.perf_counter()
