@@ -28,6 +28,14 @@ def test_standin_weights_are_flagged(no_weights):
     assert loaded.model.layers[10].name == "block3_conv4"
 
 
+def test_standin_weights_do_not_depend_on_earlier_draws(no_weights):
+    first = pretrained.load_vgg19(allow_standin=True).model.layers[1].get_weights()[0]
+    keras.random.uniform((5,))  # draws that a chapter's earlier cells make: without the seed, the next
+    np.random.rand(7)  # stand-in would start from another random state and differ
+    second = pretrained.load_vgg19(allow_standin=True).model.layers[1].get_weights()[0]
+    np.testing.assert_array_equal(first, second)
+
+
 def test_corrupt_weights_file_is_refused(no_weights):
     target = no_weights / "keras-home" / "models" / pretrained.VGG19_WEIGHTS_FILE
     target.parent.mkdir(parents=True)
