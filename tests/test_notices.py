@@ -37,6 +37,16 @@ def test_profile_notice_says_what_the_quick_profile_changes(monkeypatch):
     assert "own settings" in profile_notice("x", "y").text
 
 
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_profile_notice_refuses_a_placeholder_left_unfilled(monkeypatch, profile):
+    monkeypatch.setenv(config.PROFILE_VAR, profile)
+    with pytest.raises(InputError, match=r"shrinks holds \{BACKGROUND\} unfilled: .* f-string"):
+        profile_notice("8 samples and {BACKGROUND} images", "the maps are noisier.")
+    with pytest.raises(InputError, match=r"caveat holds \{n:.2f\} unfilled"):
+        profile_notice(None, "the error is {n:.2f}.")
+    profile_notice("a set {1, 2}", "a dict {}.")  # braces that are not placeholders pass
+
+
 def test_profile_notice_of_a_chapter_that_shrinks_nothing(monkeypatch):
     monkeypatch.setenv(config.PROFILE_VAR, "quick")
     text = profile_notice(None, "the numbers depend on the data.").text
