@@ -179,8 +179,7 @@ def variant_train(name: str, settings: dict, out: Path) -> dict:
         model = cifar.cifar_cnn(seed=recipe.seed)
         start = time.perf_counter()
         cifar.train_classifier(model, loaded.x_train, loaded.y_train, epochs=recipe.epochs,
-                                batch_size=recipe.batch_size, seed=recipe.seed,
-                                learning_rate=recipe.learning_rate)
+                                batch_size=recipe.batch_size, seed=recipe.seed)
     else:
         model = previous_cifar_cnn() if name == "previous" else cifar.original_cifar_cnn()
         start = time.perf_counter()
