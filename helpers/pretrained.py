@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers import validate
-from helpers.config import STANDIN_VAR, data_dir, seed_everything, standin_weights_allowed
+from helpers.config import STANDIN_VAR, data_dir, standin_weights_allowed
 from helpers.errors import BookError, InputError, WeightsError
 
 VGG19_WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels.h5"
@@ -71,8 +71,9 @@ def load_vgg19(allow_standin: bool | None = None) -> LoadedModel:
     how to supply it, unless stand-in weights are allowed (``allow_standin``, by default
     :func:`helpers.config.standin_weights_allowed`): then the model has random weights and
     ``real_weights`` is False, which the caller must tell the reader. The stand-in's weights are drawn after
-    seeding every generator with :data:`STANDIN_SEED` (:func:`helpers.config.seed_everything`), so they are
-    the same whatever the caller drew before; the caller's random state is then that seed's.
+    seeding Python, NumPy, TensorFlow and Keras with :data:`STANDIN_SEED` (``keras.utils.set_random_seed``;
+    op determinism is left as the caller set it), so they are the same whatever the caller drew before; the
+    caller's random state is then that seed's.
     """
     import keras
 
@@ -95,7 +96,7 @@ def load_vgg19(allow_standin: bool | None = None) -> LoadedModel:
                 raise  # a broken Keras or a broken model is not a missing file: never hide it behind stand-ins
             problem = f"Downloading VGG19's ImageNet weights failed ({err})"
     if allow_standin:
-        seed_everything(STANDIN_SEED)
+        keras.utils.set_random_seed(STANDIN_SEED)
         return LoadedModel(keras.applications.VGG19(weights=None), False,
                            f"random initialisation (stand-in, seed {STANDIN_SEED})")
     raise WeightsError(

@@ -36,6 +36,20 @@ def test_standin_weights_do_not_depend_on_earlier_draws(no_weights):
     np.testing.assert_array_equal(first, second)
 
 
+def test_standin_weights_leave_op_determinism_as_it_was(no_weights):
+    """The benchmark's XLA variant needs determinism off, which seeding with seed_everything would switch on."""
+    from tensorflow.python.framework import config as tf_config  # the switch's getter is not public API
+
+    was = tf_config.is_op_determinism_enabled()
+    try:
+        for setting in (False, True):
+            (tf_config.enable_op_determinism if setting else tf_config.disable_op_determinism)()
+            pretrained.load_vgg19(allow_standin=True)
+            assert tf_config.is_op_determinism_enabled() is setting
+    finally:
+        (tf_config.enable_op_determinism if was else tf_config.disable_op_determinism)()
+
+
 def test_corrupt_weights_file_is_refused(no_weights):
     target = no_weights / "keras-home" / "models" / pretrained.VGG19_WEIGHTS_FILE
     target.parent.mkdir(parents=True)
