@@ -43,14 +43,16 @@ def profile_notice(shrinks: str | None, caveat: str) -> NoteBox:
     ``shrinks`` says what the quick profile makes smaller (for example "8 samples per class instead of 200"),
     or ``None`` for a chapter cheap enough to run its full settings in the quick profile too; ``caveat`` what
     a reader should not conclude from a quick run (for example "the maps are noisier: do not read single
-    pixels"). In the full profile the note only says that the tutorial's own settings run. A ``{name}`` left in
-    either text (a line of an f-string without its ``f``) is refused in both profiles, so the full build finds
-    it too.
+    pixels"). In the full profile the note only says that the tutorial's own settings run.
+
+    A ``{name}`` or ``{expression}`` left in either text (a line of an f-string without its ``f``) is refused
+    in both profiles, so the full build finds it too; the notes are plain text, where braces around a name
+    have no other use.
     """
     from helpers.config import PROFILE_VAR, profile
 
     for label, text in (("shrinks", shrinks), ("caveat", caveat)):
-        unfilled = re.search(r"\{[A-Za-z_][\w.]*(![rsa])?(:[^{}]*)?\}", text or "")
+        unfilled = re.search(r"\{[A-Za-z_][^{}]*\}", text or "")
         if unfilled:
             raise InputError(f"{label} holds {unfilled.group()} unfilled: the line that holds it needs the f of an "
                              "f-string.")

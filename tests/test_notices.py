@@ -44,6 +44,8 @@ def test_profile_notice_refuses_a_placeholder_left_unfilled(monkeypatch, profile
         profile_notice("8 samples and {BACKGROUND} images", "the maps are noisier.")
     with pytest.raises(InputError, match=r"caveat holds \{n:.2f\} unfilled"):
         profile_notice(None, "the error is {n:.2f}.")
+    with pytest.raises(InputError, match=r"shrinks holds \{len\(PHOTOS\)\} unfilled"):
+        profile_notice("{len(PHOTOS)} photos instead of 4", "fine.")
     profile_notice("a set {1, 2}", "a dict {}.")  # braces that are not placeholders pass
 
 
