@@ -44,8 +44,11 @@ book: $(STAMP)
 	$(BIN)/python _ext/execute_chapters.py --jobs $(JOBS) --out _build/executed
 	$(BIN)/jupyter-book build --all --warningiserror --nitpick --keep-going --config _build/executed/_config.yml .
 
+# Two pytest workers (pytest-xdist): one executes the chapters and builds the book from them (one group, in
+# order: conftest.py), the other runs the unit tests meanwhile. TEST_JOBS=0 runs everything in one process.
+TEST_JOBS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_JOBS)),-n $(TEST_JOBS))
 
 # JupyterLab on the chapters, configured by lab/jupyter_lab_config.py: on 127.0.0.1 (the address, with its token,
 # is printed when the server is up), every chapters/*.md opening as a notebook through jupytext (saving writes
