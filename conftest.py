@@ -49,6 +49,13 @@ def _is_notebook_cell(item) -> bool:
 BOOK_TESTS = ("test_build.py", "test_browser.py")
 
 
+def xdist_unit(nodeid: str) -> str:
+    """The unit of work a test belongs to under pytest-xdist: "book" for the chapters' cells, the build test
+    and the browser test; the test itself otherwise."""
+    path = nodeid.split("::", 1)[0]
+    return "book" if path.startswith("chapters/") or Path(path).name in BOOK_TESTS else nodeid
+
+
 class BookInOneWorker:
     """With pytest-xdist (`make test` runs ``pytest -n 2``): the chapters, the build test and the browser test
     go to one worker as one unit, in the order below and in one process, since the build takes the chapters'
@@ -61,8 +68,7 @@ class BookInOneWorker:
 
         class Scheduler(LoadScopeScheduling):
             def _split_scope(self, nodeid: str) -> str:
-                path = nodeid.split("::", 1)[0]
-                return "book" if path.startswith("chapters/") or Path(path).name in BOOK_TESTS else nodeid
+                return xdist_unit(nodeid)
 
         return Scheduler(config, log)
 
