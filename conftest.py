@@ -46,7 +46,7 @@ def _is_notebook_cell(item) -> bool:
     return hasattr(item, "cell") and hasattr(item.parent, "nb")
 
 
-BOOK_TESTS = ("test_build.py", "test_browser.py")
+BOOK_TESTS = ("test_build.py", "test_browser.py")  # in the order they run, after the chapters
 
 
 def xdist_unit(nodeid: str) -> str:
@@ -84,7 +84,8 @@ def pytest_collection_modifyitems(session, config, items):
     def key(item):
         if _is_notebook_cell(item):
             return (1, order.get(Path(item.parent.path), len(order)))
-        return ({"test_build.py": 2, "test_browser.py": 3}.get(Path(item.path).name, 0), 0)
+        name = Path(item.path).name
+        return (2 + BOOK_TESTS.index(name), 0) if name in BOOK_TESTS else (0, 0)
 
     items.sort(key=key)  # stable: cells keep their order within a notebook
 
