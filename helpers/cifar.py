@@ -233,6 +233,17 @@ def original_cifar_cnn(n_classes: int = 10, seed: int = 0):
     return keras.Model(inputs=inputs, outputs=outputs, name="original_cnn")
 
 
+def held_out_count(n_images: int, validation_fraction: float) -> int:
+    """How many of ``n_images`` :func:`train_classifier` holds out for validation (the last ones): at least one."""
+    return max(1, round(n_images * validation_fraction))
+
+
+def batches_per_epoch(n_images: int, batch_size: int) -> int:
+    """How many batches one epoch over ``n_images`` takes in batches of ``batch_size`` (the last may be short):
+    how many times a batch-normalisation layer updates its running averages in that epoch."""
+    return -(-n_images // batch_size)
+
+
 def train_classifier(model, x, y, epochs: int, batch_size: int = 64, validation_fraction: float = 0.1,
                      seed: int = 0, learning_rate: float = 1.5e-3) -> dict[str, list[float]]:
     """Compile ``model`` with Adam and cross-entropy, train it, and return the per-epoch history.
@@ -260,9 +271,9 @@ def train_classifier(model, x, y, epochs: int, batch_size: int = 64, validation_
         raise InputError(f"validation_fraction={validation_fraction} of {len(x)} images leaves no image for "
                          "training or for validation: use more images or another fraction.")
     seed_everything(seed)
-    held_out = max(1, round(len(x) * validation_fraction))
+    held_out = held_out_count(len(x), validation_fraction)
     x_fit, y_fit, x_val, y_val = x[:-held_out], y[:-held_out], x[-held_out:], y[-held_out:]
-    steps = epochs * -(-len(x_fit) // batch_size)
+    steps = epochs * batches_per_epoch(len(x_fit), batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])

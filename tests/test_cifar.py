@@ -171,3 +171,16 @@ def test_fingerprint_follows_the_source_of_the_recipe_and_the_helpers_it_calls(f
         assert cifar.fingerprint(recipe, loaded) != before, module.__name__
     monkeypatch.undo()
     assert cifar.fingerprint(recipe, loaded) == before
+
+
+def test_the_split_and_the_batches_are_train_classifiers():
+    assert cifar.held_out_count(50_000, 0.1) == 5_000 and cifar.held_out_count(5, 0.1) == 1
+    assert cifar.batches_per_epoch(45_000, 64) == 704 and cifar.batches_per_epoch(9_000, 64) == 141
+    assert cifar.batches_per_epoch(128, 64) == 2
+    # train_classifier's cosine schedule runs over exactly epochs x batches of the images it keeps
+    x, y = np.zeros((20, 32, 32, 3), "float32"), np.arange(20) % 10
+    model = cifar.cifar_cnn()
+    cifar.train_classifier(model, x, y, epochs=2, batch_size=8, validation_fraction=0.2)
+    kept = 20 - cifar.held_out_count(20, 0.2)
+    assert model.optimizer.iterations.numpy() == 2 * cifar.batches_per_epoch(kept, 8) == 4
+    assert model.optimizer._learning_rate.decay_steps == 4  # the schedule (Keras keeps it private) ends there
